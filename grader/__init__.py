@@ -1,0 +1,1 @@
+"""Autograder for the deep-learning homework: build the assignment, grade submissions safely."""

@@ -1,0 +1,61 @@
+"""Command line: ``python -m grader build`` and ``python -m grader grade``."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from grader import build as builder
+from grader.grading import GradingSetup, grade_one, sandbox_user
+from grader.report import print_table, write_feedback, write_grades_csv
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+
+@app.command()
+def build(
+    check: Annotated[bool, typer.Option(help="Only report generated files that drifted.")] = False,
+) -> None:
+    """Regenerate homework.ipynb, tests/, examples/ and build/autograder/ from the master."""
+    if check:
+        drifted = builder.check_generated()
+        if drifted:
+            console.print("[red]Generated files differ from the master notebook:[/red]")
+            for name in drifted:
+                console.print(f"  {name}")
+            console.print("Run `python -m grader build` and commit the result.")
+            raise typer.Exit(1)
+        console.print("Generated files match the master notebook.")
+        return
+    builder.generate(builder.ROOT)
+    console.print(f"Built homework.ipynb, tests/, examples/ and {builder.AUTOGRADER_DIR}/.")
+
+
+@app.command()
+def grade(
+    submissions: Annotated[list[Path], typer.Argument(help="Notebooks (.ipynb) or export zips.")],
+    out: Annotated[Path, typer.Option(help="Folder for grades.csv, feedback/, executed/, pdfs/.")],
+    timeout: Annotated[int, typer.Option(help="Seconds one submission may run.")] = 900,
+) -> None:
+    """Grade each submission in its own sandboxed process and write DIR/grades.csv."""
+    tests_dir = builder.ROOT / builder.AUTOGRADER_DIR / "tests"
+    if not tests_dir.is_dir():
+        console.print(f"[red]No autograder tests in {tests_dir}: run `python -m grader build`.[/red]")
+        raise typer.Exit(2)
+    out.mkdir(parents=True, exist_ok=True)
+    setup = GradingSetup(tests_dir=tests_dir, public_tests_dir=builder.ROOT / "tests", out_dir=out,
+                         timeout=timeout, sandbox_user=sandbox_user())
+    rows = []
+    for path in submissions:
+        console.print(f"grading {path} ...")
+        rows.append(grade_one(path, setup))
+        console.print(f"  {rows[-1].status}, {rows[-1].total:g} points")
+    write_grades_csv(rows, out / "grades.csv")
+    write_feedback(rows, out / "feedback")
+    possible = {name: sum(c.points for c in tf.test_cases) for name, tf in setup.hidden_tests.items()}
+    possible["total"] = sum(possible.values())
+    print_table(rows, possible, Console(file=sys.stdout, width=160))
+    console.print(f"Wrote {out / 'grades.csv'} and feedback for {len(rows)} submission(s).")

@@ -1,0 +1,56 @@
+"""Example submissions in ``examples/``, derived from the master so they never drift from it.
+
+- ``solution.ipynb``: the reference solution, as a student would submit it.
+- ``blank.ipynb``: the student notebook untouched.
+- ``partly_wrong.ipynb``: the solution with the mistakes a real student made (see ``MISTAKES``).
+- ``corrupted.ipynb``: a file that is not valid notebook JSON, to show how bad input is reported.
+"""
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+# (old, new) source replacements that turn the solution into a realistic, partly wrong submission.
+MISTAKES: list[tuple[str, str]] = [
+    # Q1: keeps the clamp, so sums beyond [-1, 1] come out wrong.
+    ("self.activation = torch.nn.Identity()", "self.activation = torch.nn.Hardtanh()"),
+    ("**Q1 (a) answer:** No. Hardtanh clamps", "**Q1 (a) answer:** No, the range of ReLU is [1,1]. Hardtanh clamps"),
+    # Q4 part 2: the transposed kernel is one too small (27 * 8 + 39 = 255).
+    ("q4_2_kernel_2 = (40, 40)", "q4_2_kernel_2 = (39, 39)"),
+]
+
+CORRUPTED = '{"cells": [{"cell_type": "code", "source": "print(1)"'
+
+
+def without_answer_prompts(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop the '_Type your answer here_' cells that otter keeps beside each written solution."""
+    notebook = copy.deepcopy(solution)
+    notebook.cells = [
+        cell for cell in notebook.cells
+        if not (cell.cell_type == "markdown" and "otter_answer_cell" in cell.metadata.get("tags", []))
+    ]
+    return notebook
+
+
+def with_mistakes(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Apply ``MISTAKES``; each must match exactly once so a changed master fails loudly."""
+    notebook = copy.deepcopy(solution)
+    for old, new in MISTAKES:
+        hits = [cell for cell in notebook.cells if old in cell.source]
+        if len(hits) != 1:
+            raise ValueError(f"example mistake {old!r} matches {len(hits)} cells, expected 1")
+        hits[0].source = hits[0].source.replace(old, new)
+    return notebook
+
+
+def write_examples(student: nbformat.NotebookNode, solution: nbformat.NotebookNode, out: Path) -> None:
+    """Write the example submissions into ``out`` (replacing what was there)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.ipynb"):
+        stale.unlink()
+    reference = without_answer_prompts(solution)
+    nbformat.write(reference, out / "solution.ipynb")
+    nbformat.write(student, out / "blank.ipynb")
+    nbformat.write(with_mistakes(reference), out / "partly_wrong.ipynb")
+    (out / "corrupted.ipynb").write_text(CORRUPTED)

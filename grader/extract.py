@@ -1,0 +1,114 @@
+"""Runs INSIDE the sandboxed student kernel: export what the judge needs as plain data.
+
+The runner sends this file's source to the kernel and calls ``export_submission``. It must only
+use the standard library and torch. Nothing it writes is trusted: the judge re-validates all of it.
+"""
+
+import json
+import math
+import shutil
+import traceback
+from pathlib import Path
+from typing import Any
+
+MAX_ELEMENTS = 1_000_000  # cap on exported array sizes
+MAX_FILE_BYTES = 20_000_000
+
+
+def _to_plain(value: Any, budget: list[int]) -> Any:
+    """Convert to JSON-able data: numbers, strings, lists, str-keyed dicts."""
+    import torch
+
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError("value is too large to export")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) or isinstance(value, int) else str(value)
+    if isinstance(value, torch.Tensor):
+        return _to_plain(value.detach().cpu().tolist(), budget)
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
+        return _to_plain(value.tolist(), budget)
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(item, budget) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _to_plain(item, budget) for key, item in value.items()}
+    raise TypeError(f"values of type {type(value).__name__} cannot be graded")
+
+
+def _describe_model(model: Any, layer_args: dict[str, list[str]]) -> tuple[list, dict]:
+    """Layer list and state_dict of a Sequential made of whitelisted torch.nn layers."""
+    import torch
+
+    if not isinstance(model, torch.nn.Sequential):
+        raise TypeError(f"it is a {type(model).__name__}, not a torch.nn.Sequential")
+    layers = []
+    for index, layer in enumerate(model):
+        kind = type(layer).__name__
+        from_torch = type(layer).__module__.startswith("torch.nn.")
+        if kind not in layer_args or (kind != "Scale" and not from_torch):
+            raise TypeError(f"layer {index} ({kind}) is not one of the allowed torch.nn layers")
+        args = {}
+        for name in layer_args[kind]:
+            arg = getattr(layer, name)
+            args[name] = arg is not None if (kind, name) == ("Linear", "bias") else arg
+        layers.append([kind, _to_plain(args, [MAX_ELEMENTS])])
+    state = {key: tensor.detach().cpu().clone() for key, tensor in model.state_dict().items()}
+    return layers, state
+
+
+def _probe_q1(namespace: dict[str, Any], inputs: list[list[float]]) -> dict[str, Any]:
+    """Build FixedAddModule with good weights, read its weights and run it on the grader's inputs."""
+    import torch
+
+    module = namespace["FixedAddModule"](use_good_weights=True)
+    with torch.no_grad():
+        outputs = module(torch.tensor(inputs, dtype=torch.float32))
+    return {
+        "weight": _to_plain(module.layer_1.weight, [MAX_ELEMENTS]),
+        "bias": _to_plain(module.layer_1.bias, [MAX_ELEMENTS]),
+        "outputs": _to_plain(outputs, [MAX_ELEMENTS]),
+    }
+
+
+def _record(problems: dict[str, str], name: str, action: Any) -> Any:
+    """Run one export step; on failure remember a one-line reason instead of stopping."""
+    try:
+        return action()
+    except Exception as error:  # noqa: BLE001 - any student bug becomes a reported problem
+        last = traceback.format_exception_only(type(error), error)[-1].strip()
+        problems[name] = last
+        return None
+
+
+def export_submission(namespace: dict[str, Any], out_dir: str, request: dict[str, Any]) -> None:
+    """Write export.json, weights.pt and files/ for the names in ``request``."""
+    import torch
+
+    out = Path(out_dir)
+    (out / "files").mkdir(parents=True, exist_ok=True)
+    values, models, weights, probes, problems = {}, {}, {}, {}, {}
+    for name in request["values"]:
+        if name in namespace:
+            plain = _record(problems, name, lambda n=name: _to_plain(namespace[n], [MAX_ELEMENTS]))
+            if name not in problems:
+                values[name] = plain
+    for name in request["models"]:
+        if name in namespace:
+            described = _record(
+                problems, name, lambda n=name: _describe_model(namespace[n], request["layer_args"])
+            )
+            if described is not None:
+                models[name], weights[name] = described
+    for name in request["files"]:
+        source = Path(name)
+        if source.is_file() and source.stat().st_size <= MAX_FILE_BYTES:
+            shutil.copyfile(source, out / "files" / source.name)
+    if "FixedAddModule" in namespace:
+        probe = _record(problems, "FixedAddModule", lambda: _probe_q1(namespace, request["q1_inputs"]))
+        if probe is not None:
+            probes["q1"] = probe
+    torch.save(weights, out / "weights.pt")
+    exported = {"values": values, "models": models, "probes": probes, "problems": problems}
+    (out / "export.json").write_text(json.dumps(exported))

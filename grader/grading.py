@@ -1,0 +1,189 @@
+"""Grade submissions: parse, run each in a sandboxed process with a time limit, judge, report.
+
+One bad submission never stops the others: every input gets a row with a status
+(``ok``, ``error``, ``timeout``, ``invalid``) and a reason. Inputs are only ever read.
+"""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from grader import runner
+from grader.checks import exported_names, q1
+from grader.judge import QuestionResult, judge, load_hidden_tests
+from grader.modelspec import LAYER_ARGS
+from grader.submission import InvalidSubmission, Submission, load_submission
+from grader.submission_data import ExportUnreadable, load_submission_data
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_USER = "nobody"
+KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HOMEWORK_DATA_DIR", "OMP_NUM_THREADS")
+
+
+@dataclass
+class GradeRow:
+    """The outcome for one submission file."""
+
+    submission: str
+    status: str
+    message: str = ""
+    questions: dict[str, QuestionResult] = field(default_factory=dict)
+    cell_errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(result.earned for result in self.questions.values())
+
+
+@dataclass
+class GradingSetup:
+    """Everything shared by the submissions of one grading run."""
+
+    tests_dir: Path
+    public_tests_dir: Path
+    out_dir: Path
+    timeout: int
+    sandbox_user: str | None
+
+    def __post_init__(self) -> None:
+        self.hidden_tests = load_hidden_tests(self.tests_dir)
+
+
+def export_request() -> dict:
+    """What the in-kernel exporter must collect (fresh Q1 probe inputs each run)."""
+    return {
+        "values": exported_names("VALUES"),
+        "models": exported_names("MODELS"),
+        "files": exported_names("FILES"),
+        "layer_args": {name: list(args) for name, args in LAYER_ARGS.items()} | {
+            name: [] for name in ("Sigmoid", "ReLU", "Tanh", "SiLU", "Identity")
+        },
+        "q1_inputs": q1.probe_inputs(),
+    }
+
+
+def sandbox_user() -> str | None:
+    """Run student code as an unprivileged user when we are root and that user can run Python."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SANDBOX_USER)
+    except KeyError:
+        return None
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import grader.runner"], user=SANDBOX_USER,
+                               cwd="/", env={"PYTHONPATH": str(ROOT)}, capture_output=True, check=False)
+        usable = probe.returncode == 0
+    except OSError:
+        usable = False
+    if not usable:
+        print(f"warning: user {SANDBOX_USER} cannot run {sys.executable}; running submissions as "
+              "root (make the checkout and venv world-readable to sandbox them)", file=sys.stderr)
+        return None
+    return SANDBOX_USER
+
+
+def _sandbox_env(sandbox: Path) -> dict[str, str]:
+    env = {key: os.environ[key] for key in KEPT_ENV if key in os.environ}
+    env.update(HOME=str(sandbox), MPLCONFIGDIR=str(sandbox / ".mpl"), PYTHONPATH=str(ROOT),
+               JUPYTER_RUNTIME_DIR=str(sandbox / ".jupyter"), IPYTHONDIR=str(sandbox / ".ipython"))
+    return env
+
+
+def _prepare_sandbox(submission: Submission, setup: GradingSetup, sandbox: Path) -> dict:
+    """Fill the sandbox folder; returns the export request (it holds the grader's probe inputs)."""
+    sandbox.mkdir(parents=True)
+    nbformat.write(submission.notebook, sandbox / runner.NOTEBOOK)
+    shutil.copytree(setup.public_tests_dir, sandbox / "tests")
+    request = export_request()
+    (sandbox / runner.REQUEST).write_text(json.dumps(request))
+    if setup.sandbox_user:
+        entry = pwd.getpwnam(setup.sandbox_user)
+        for path in [sandbox, *sandbox.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    return request
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _execute(sandbox: Path, setup: GradingSetup) -> str | None:
+    """Run the notebook in its own process; returns None, or 'timeout' when it ran too long."""
+    command = [sys.executable, "-m", "grader.runner", str(sandbox), str(setup.timeout)]
+    process = subprocess.Popen(command, cwd=sandbox, env=_sandbox_env(sandbox), user=setup.sandbox_user,
+                               start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=open(sandbox / "runner.log", "wb"))
+    try:
+        process.wait(timeout=setup.timeout + 60)  # the runner's own per-cell limit fires first
+        return None
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    finally:
+        _kill_group(process.pid)
+        pid_file = sandbox / runner.KERNEL_PID
+        if pid_file.is_file() and pid_file.read_text().strip().isdigit():
+            _kill_group(int(pid_file.read_text()))
+
+
+def _run_log(sandbox: Path) -> dict:
+    try:
+        log = json.loads((sandbox / runner.RUN_LOG).read_text())
+        return log if isinstance(log, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
+    """Grade one submission file; never raises for a bad submission."""
+    try:
+        submission = load_submission(path)
+    except InvalidSubmission as error:
+        return GradeRow(submission=path.name, status="invalid", message=str(error))
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        sandbox = Path(tmp) / "sandbox"
+        request = _prepare_sandbox(submission, setup, sandbox)
+        outcome = _execute(sandbox, setup)
+        _keep_outputs(submission, sandbox, setup.out_dir)
+        log = _run_log(sandbox)
+        row = GradeRow(submission=path.name, status="ok", cell_errors=log.get("cell_errors", []))
+        if outcome == "timeout" or "CellTimeoutError" in str(log.get("message", "")):
+            row.status, row.message = "timeout", f"the notebook ran longer than {setup.timeout} s"
+            return row
+        if log.get("status") != "ok":
+            row.status = "error"
+            row.message = str(log.get("message") or "the notebook could not be executed")[:300]
+            return row
+        try:
+            data = load_submission_data(sandbox / runner.EXPORT_DIR)
+        except ExportUnreadable as error:
+            row.status, row.message = "error", f"answers could not be exported: {error}"[:300]
+            return row
+    data.grader_inputs = {"q1_inputs": request["q1_inputs"]}
+    row.questions = judge(data, setup.hidden_tests)
+    if row.cell_errors:
+        row.message = f"{len(row.cell_errors)} cell(s) raised errors, first: {row.cell_errors[0]}"
+    return row
+
+
+def _keep_outputs(submission: Submission, sandbox: Path, out_dir: Path) -> None:
+    """Keep the executed notebook and the submitted PDF for feedback and manual grading."""
+    executed = sandbox / runner.EXECUTED
+    if executed.is_file():
+        (out_dir / "executed").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(executed, out_dir / "executed" / f"{submission.name}.ipynb")
+    if submission.pdf:
+        (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
+        (out_dir / "pdfs" / f"{submission.name}.pdf").write_bytes(submission.pdf)

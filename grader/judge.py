@@ -1,0 +1,72 @@
+"""Score exported submission data with the hidden otter tests, in this trusted process.
+
+The autograder's test files (``build/autograder/tests/qN.py``, generated from the master
+notebook) hold public and hidden cases; only hidden cases carry points and only they run here,
+with ``submission`` (a ``SubmissionData``) as their one argument.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from otter.test_files import ExceptionTestFile
+
+from grader.submission_data import SubmissionData
+
+
+@dataclass
+class CaseResult:
+    """One hidden test case."""
+
+    name: str
+    points: float
+    earned: float
+    message: str
+
+
+@dataclass
+class QuestionResult:
+    """All hidden cases of one question."""
+
+    name: str
+    possible: float
+    cases: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def earned(self) -> float:
+        return sum(case.earned for case in self.cases)
+
+
+def load_hidden_tests(tests_dir: Path) -> dict[str, ExceptionTestFile]:
+    """Test files by question name, each reduced to its hidden cases."""
+    test_files = {}
+    for path in sorted(tests_dir.glob("q*.py")):
+        test_file = ExceptionTestFile.from_file(str(path))
+        test_file.test_cases = [case for case in test_file.test_cases if case.hidden]
+        test_files[test_file.name] = test_file
+    return test_files
+
+
+def _failure_reason(message: str) -> str:
+    """The assertion text of otter's failure message (its last line), without the test source."""
+    last = message.strip().splitlines()[-1] if message.strip() else "failed"
+    return last.removeprefix("AssertionError: ")
+
+
+def judge(data: SubmissionData, test_files: dict[str, ExceptionTestFile]) -> dict[str, QuestionResult]:
+    """Run every hidden case against ``data``."""
+    results = {}
+    for name, test_file in test_files.items():
+        test_file.run({"submission": data})
+        question = QuestionResult(name=name, possible=sum(c.points for c in test_file.test_cases))
+        for outcome in test_file.test_case_results:
+            case = outcome.test_case
+            question.cases.append(
+                CaseResult(
+                    name=case.body.test_func.__name__.removeprefix("test_"),
+                    points=case.points,
+                    earned=case.points if outcome.passed else 0.0,
+                    message="passed" if outcome.passed else _failure_reason(outcome.message),
+                )
+            )
+        results[name] = question
+    return results

@@ -1,0 +1,104 @@
+"""Models as data: a whitelisted ``torch.nn.Sequential`` described by its layers and weights.
+
+A student's model leaves the sandbox only as a ``ModelSpec``; the judge rebuilds it from genuine
+``torch.nn`` classes, so no code from the submission ever runs in the judge.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Scale(nn.Module):
+    """Multiply the input by a constant (e.g. to bring inputs and targets near unit scale)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
+
+
+ALLOWED_LAYERS: dict[str, type[nn.Module]] = {
+    cls.__name__: cls
+    for cls in (
+        nn.Linear, nn.Sigmoid, nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.ELU, nn.GELU, nn.SiLU,
+        nn.Softplus, nn.Identity, nn.Flatten, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout, Scale,
+    )
+}
+
+# Constructor arguments of each layer, read back from the attributes of the same name.
+LAYER_ARGS: dict[str, tuple[str, ...]] = {
+    "Linear": ("in_features", "out_features", "bias"),
+    "LeakyReLU": ("negative_slope",),
+    "ELU": ("alpha",),
+    "GELU": ("approximate",),
+    "Softplus": ("beta", "threshold"),
+    "Flatten": ("start_dim", "end_dim"),
+    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "LayerNorm": ("normalized_shape", "eps", "elementwise_affine"),
+    "Dropout": ("p",),
+    "Scale": ("factor",),
+}
+
+
+class InvalidModel(ValueError):
+    """The description does not denote a model built only from whitelisted layers."""
+
+
+@dataclass
+class ModelSpec:
+    """Layer names with constructor arguments, plus the ``state_dict`` of the Sequential."""
+
+    layers: list[tuple[str, dict[str, Any]]]
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def layer_args(layer: nn.Module) -> dict[str, Any]:
+    """Constructor arguments of a whitelisted layer, as plain values."""
+    args = {}
+    for name in LAYER_ARGS.get(type(layer).__name__, ()):
+        value = getattr(layer, name)
+        if name == "bias":  # nn.Linear stores the tensor (or None), the constructor wants a flag
+            value = value is not None
+        args[name] = list(value) if isinstance(value, tuple) else value
+    return args
+
+
+def spec_from_module(model: nn.Sequential) -> ModelSpec:
+    """Describe a trusted Sequential (used by tests and by the in-kernel exporter's twin)."""
+    layers = [(type(layer).__name__, layer_args(layer)) for layer in model]
+    state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+    return ModelSpec(layers=layers, state_dict=state)
+
+
+def _build_layer(name: str, args: dict[str, Any]) -> nn.Module:
+    if name not in ALLOWED_LAYERS:
+        allowed = ", ".join(sorted(ALLOWED_LAYERS))
+        raise InvalidModel(f"layer type {name!r} is not allowed (allowed: {allowed})")
+    unknown = set(args) - set(LAYER_ARGS.get(name, ()))
+    if unknown:
+        raise InvalidModel(f"unexpected arguments {sorted(unknown)} for layer {name}")
+    try:
+        return ALLOWED_LAYERS[name](**args)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise InvalidModel(f"cannot build {name}({args}): {error}") from error
+
+
+def rebuild(spec: ModelSpec) -> nn.Sequential:
+    """Build the described Sequential from genuine classes, load its weights, switch to eval."""
+    if not spec.layers:
+        raise InvalidModel("the model has no layers")
+    model = nn.Sequential(*(_build_layer(name, args) for name, args in spec.layers))
+    try:
+        model.load_state_dict(spec.state_dict, strict=True)
+    except (RuntimeError, KeyError, TypeError) as error:
+        raise InvalidModel(f"the weights do not fit the layers: {error}") from error
+    model.requires_grad_(False)
+    return model.eval()

@@ -1,0 +1,68 @@
+"""Write what grading produced: grades.csv, a printed table and one feedback file per submission."""
+
+import csv
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from grader.grading import GradeRow
+
+AUTOGRADED = ("q1", "q2", "q4", "q5")
+COLUMNS = ("submission", *AUTOGRADED, "total", "status", "message")
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def row_values(row: GradeRow) -> dict[str, str]:
+    """One grades.csv row; questions of a submission that was not judged score 0."""
+    values = {"submission": row.submission}
+    for name in AUTOGRADED:
+        result = row.questions.get(name)
+        values[name] = _points(result.earned if result else 0.0)
+    values |= {"total": _points(row.total), "status": row.status, "message": row.message}
+    return values
+
+
+def write_grades_csv(rows: list[GradeRow], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(row_values(row) for row in rows)
+
+
+def print_table(rows: list[GradeRow], possible: dict[str, float], console: Console) -> None:
+    table = Table(title="Autograded points")
+    for column in COLUMNS:
+        header = f"{column} /{_points(possible[column])}" if column in possible else column
+        table.add_column(header, overflow="fold", max_width=60 if column == "message" else None)
+    for row in rows:
+        table.add_row(*row_values(row).values())
+    console.print(table)
+
+
+def feedback_markdown(row: GradeRow) -> str:
+    """Per-student feedback: every hidden test with its points and, if failed, the reason."""
+    lines = [f"# Feedback for {row.submission}", "", f"Status: **{row.status}**"]
+    if row.message:
+        lines += ["", row.message]
+    for result in row.questions.values():
+        lines += ["", f"## {result.name}: {_points(result.earned)} / {_points(result.possible)}", ""]
+        lines += [
+            f"- {'PASS' if case.earned else 'FAIL'} {case.name} "
+            f"({_points(case.earned)}/{_points(case.points)})"
+            + ("" if case.earned else f": {case.message}")
+            for case in result.cases
+        ]
+    if row.cell_errors:
+        lines += ["", "## Cells that raised errors", "", *(f"- {error}" for error in row.cell_errors)]
+    lines += ["", "Written answers (Q1, Q2, Q3, Q4, Q5 analysis) are graded by a person from your PDF."]
+    return "\n".join(lines) + "\n"
+
+
+def write_feedback(rows: list[GradeRow], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        (folder / f"{Path(row.submission).stem}.md").write_text(feedback_markdown(row))
