@@ -59,7 +59,11 @@ def _replace_dir(source: Path, target: Path) -> None:
 def _tree_files(path: Path) -> set[str]:
     if path.is_file():
         return {""}
-    return {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()} if path.exists() else set()
+    return (
+        {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()}
+        if path.exists()
+        else set()
+    )
 
 
 def check_generated(root: Path = ROOT) -> list[str]:

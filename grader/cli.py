@@ -43,11 +43,18 @@ def grade(
     """Grade each submission in its own sandboxed process and write DIR/grades.csv."""
     tests_dir = builder.ROOT / builder.AUTOGRADER_DIR / "tests"
     if not tests_dir.is_dir():
-        console.print(f"[red]No autograder tests in {tests_dir}: run `python -m grader build`.[/red]")
+        console.print(
+            f"[red]No autograder tests in {tests_dir}: run `python -m grader build`.[/red]"
+        )
         raise typer.Exit(2)
     out.mkdir(parents=True, exist_ok=True)
-    setup = GradingSetup(tests_dir=tests_dir, public_tests_dir=builder.ROOT / "tests", out_dir=out,
-                         timeout=timeout, sandbox_user=sandbox_user())
+    setup = GradingSetup(
+        tests_dir=tests_dir,
+        public_tests_dir=builder.ROOT / "tests",
+        out_dir=out,
+        timeout=timeout,
+        sandbox_user=sandbox_user(),
+    )
     rows = []
     for path in submissions:
         console.print(f"grading {path} ...")
@@ -55,7 +62,9 @@ def grade(
         console.print(f"  {rows[-1].status}, {rows[-1].total:g} points")
     write_grades_csv(rows, out / "grades.csv")
     write_feedback(rows, out / "feedback")
-    possible = {name: sum(c.points for c in tf.test_cases) for name, tf in setup.hidden_tests.items()}
+    possible = {
+        name: sum(c.points for c in tf.test_cases) for name, tf in setup.hidden_tests.items()
+    }
     possible["total"] = sum(possible.values())
     print_table(rows, possible, Console(file=sys.stdout, width=160))
     console.print(f"Wrote {out / 'grades.csv'} and feedback for {len(rows)} submission(s).")

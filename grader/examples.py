@@ -15,7 +15,10 @@ import nbformat
 MISTAKES: list[tuple[str, str]] = [
     # Q1: keeps the clamp, so sums beyond [-1, 1] come out wrong.
     ("self.activation = torch.nn.Identity()", "self.activation = torch.nn.Hardtanh()"),
-    ("**Q1 (a) answer:** No. Hardtanh clamps", "**Q1 (a) answer:** No, the range of ReLU is [1,1]. Hardtanh clamps"),
+    (
+        "**Q1 (a) answer:** No. Hardtanh clamps",
+        "**Q1 (a) answer:** No, the range of ReLU is [1,1]. Hardtanh clamps",
+    ),
     # Q4 part 2: the transposed kernel is one too small (27 * 8 + 39 = 255).
     ("q4_2_kernel_2 = (40, 40)", "q4_2_kernel_2 = (39, 39)"),
 ]
@@ -27,8 +30,11 @@ def without_answer_prompts(solution: nbformat.NotebookNode) -> nbformat.Notebook
     """Drop the '_Type your answer here_' cells that otter keeps beside each written solution."""
     notebook = copy.deepcopy(solution)
     notebook.cells = [
-        cell for cell in notebook.cells
-        if not (cell.cell_type == "markdown" and "otter_answer_cell" in cell.metadata.get("tags", []))
+        cell
+        for cell in notebook.cells
+        if not (
+            cell.cell_type == "markdown" and "otter_answer_cell" in cell.metadata.get("tags", [])
+        )
     ]
     return notebook
 
@@ -44,7 +50,9 @@ def with_mistakes(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def write_examples(student: nbformat.NotebookNode, solution: nbformat.NotebookNode, out: Path) -> None:
+def write_examples(
+    student: nbformat.NotebookNode, solution: nbformat.NotebookNode, out: Path
+) -> None:
     """Write the example submissions into ``out`` (replacing what was there)."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.ipynb"):

@@ -59,7 +59,7 @@ def _describe_model(model: Any, layer_args: dict[str, list[str]]) -> tuple[list,
 
 
 def _probe_q1(namespace: dict[str, Any], inputs: list[list[float]]) -> dict[str, Any]:
-    """Build FixedAddModule with good weights, read its weights and run it on the grader's inputs."""
+    """Build FixedAddModule(use_good_weights=True); read layer_1; run it on the grader inputs."""
     import torch
 
     module = namespace["FixedAddModule"](use_good_weights=True)
@@ -76,7 +76,7 @@ def _record(problems: dict[str, str], name: str, action: Any) -> Any:
     """Run one export step; on failure remember a one-line reason instead of stopping."""
     try:
         return action()
-    except Exception as error:  # noqa: BLE001 - any student bug becomes a reported problem
+    except Exception as error:
         last = traceback.format_exception_only(type(error), error)[-1].strip()
         problems[name] = last
         return None
@@ -106,7 +106,9 @@ def export_submission(namespace: dict[str, Any], out_dir: str, request: dict[str
         if source.is_file() and source.stat().st_size <= MAX_FILE_BYTES:
             shutil.copyfile(source, out / "files" / source.name)
     if "FixedAddModule" in namespace:
-        probe = _record(problems, "FixedAddModule", lambda: _probe_q1(namespace, request["q1_inputs"]))
+        probe = _record(
+            problems, "FixedAddModule", lambda: _probe_q1(namespace, request["q1_inputs"])
+        )
         if probe is not None:
             probes["q1"] = probe
     torch.save(weights, out / "weights.pt")

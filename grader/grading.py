@@ -4,9 +4,11 @@ One bad submission never stops the others: every input gets a row with a status
 (``ok``, ``error``, ``timeout``, ``invalid``) and a reason. Inputs are only ever read.
 """
 
+import contextlib
 import json
 import os
 import pwd
+import resource
 import shutil
 import signal
 import subprocess
@@ -26,6 +28,8 @@ from grader.submission_data import ExportUnreadable, load_submission_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_USER = "nobody"
+MAX_PROCESSES = 512
+MAX_FILE_BYTES = 1_000_000_000
 KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HOMEWORK_DATA_DIR", "OMP_NUM_THREADS")
 
 
@@ -64,9 +68,8 @@ def export_request() -> dict:
         "values": exported_names("VALUES"),
         "models": exported_names("MODELS"),
         "files": exported_names("FILES"),
-        "layer_args": {name: list(args) for name, args in LAYER_ARGS.items()} | {
-            name: [] for name in ("Sigmoid", "ReLU", "Tanh", "SiLU", "Identity")
-        },
+        "layer_args": {name: list(args) for name, args in LAYER_ARGS.items()}
+        | {name: [] for name in ("Sigmoid", "ReLU", "Tanh", "SiLU", "Identity")},
         "q1_inputs": q1.probe_inputs(),
     }
 
@@ -80,22 +83,36 @@ def sandbox_user() -> str | None:
     except KeyError:
         return None
     try:
-        probe = subprocess.run([sys.executable, "-c", "import grader.runner"], user=SANDBOX_USER,
-                               cwd="/", env={"PYTHONPATH": str(ROOT)}, capture_output=True, check=False)
+        probe = subprocess.run(
+            [sys.executable, "-c", "import grader.runner"],
+            user=SANDBOX_USER,
+            cwd="/",
+            env={"PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            check=False,
+        )
         usable = probe.returncode == 0
     except OSError:
         usable = False
     if not usable:
-        print(f"warning: user {SANDBOX_USER} cannot run {sys.executable}; running submissions as "
-              "root (make the checkout and venv world-readable to sandbox them)", file=sys.stderr)
+        print(
+            f"warning: user {SANDBOX_USER} cannot run {sys.executable}; running submissions as "
+            "root (make the checkout and venv world-readable to sandbox them)",
+            file=sys.stderr,
+        )
         return None
     return SANDBOX_USER
 
 
 def _sandbox_env(sandbox: Path) -> dict[str, str]:
     env = {key: os.environ[key] for key in KEPT_ENV if key in os.environ}
-    env.update(HOME=str(sandbox), MPLCONFIGDIR=str(sandbox / ".mpl"), PYTHONPATH=str(ROOT),
-               JUPYTER_RUNTIME_DIR=str(sandbox / ".jupyter"), IPYTHONDIR=str(sandbox / ".ipython"))
+    env.update(
+        HOME=str(sandbox),
+        MPLCONFIGDIR=str(sandbox / ".mpl"),
+        PYTHONPATH=str(ROOT),
+        JUPYTER_RUNTIME_DIR=str(sandbox / ".jupyter"),
+        IPYTHONDIR=str(sandbox / ".ipython"),
+    )
     return env
 
 
@@ -105,29 +122,41 @@ def _prepare_sandbox(submission: Submission, setup: GradingSetup, sandbox: Path)
     nbformat.write(submission.notebook, sandbox / runner.NOTEBOOK)
     shutil.copytree(setup.public_tests_dir, sandbox / "tests")
     request = export_request()
-    (sandbox / runner.REQUEST).write_text(json.dumps(request))
     if setup.sandbox_user:
         entry = pwd.getpwnam(setup.sandbox_user)
-        for path in [sandbox, *sandbox.rglob("*")]:
+        for path in [sandbox.parent, sandbox, *sandbox.rglob("*")]:
             os.chown(path, entry.pw_uid, entry.pw_gid)
     return request
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
-def _execute(sandbox: Path, setup: GradingSetup) -> str | None:
+def _limit_resources() -> None:
+    """In the runner's child: no fork bombs, no disk-filling files."""
+    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
+
+
+def _execute(sandbox: Path, setup: GradingSetup, request: dict) -> str | None:
     """Run the notebook in its own process; returns None, or 'timeout' when it ran too long."""
     command = [sys.executable, "-m", "grader.runner", str(sandbox), str(setup.timeout)]
-    process = subprocess.Popen(command, cwd=sandbox, env=_sandbox_env(sandbox), user=setup.sandbox_user,
-                               start_new_session=True, stdout=subprocess.DEVNULL,
-                               stderr=open(sandbox / "runner.log", "wb"))
+    with (sandbox / "runner.log").open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=sandbox,
+            env=_sandbox_env(sandbox),
+            user=setup.sandbox_user,
+            start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            preexec_fn=_limit_resources if setup.sandbox_user else None,
+        )
     try:
-        process.wait(timeout=setup.timeout + 60)  # the runner's own per-cell limit fires first
+        process.communicate(json.dumps(request).encode(), timeout=setup.timeout + 60)
         return None
     except subprocess.TimeoutExpired:
         return "timeout"
@@ -146,6 +175,15 @@ def _run_log(sandbox: Path) -> dict:
         return {}
 
 
+def _runner_failure(sandbox: Path) -> str:
+    """The last line the runner printed before it died without a run log."""
+    try:
+        lines = (sandbox / "runner.log").read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return "the notebook could not be executed" + (f": {lines[-1]}" if lines else "")
+
+
 def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
     """Grade one submission file; never raises for a bad submission."""
     try:
@@ -155,7 +193,7 @@ def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         sandbox = Path(tmp) / "sandbox"
         request = _prepare_sandbox(submission, setup, sandbox)
-        outcome = _execute(sandbox, setup)
+        outcome = _execute(sandbox, setup, request)
         _keep_outputs(submission, sandbox, setup.out_dir)
         log = _run_log(sandbox)
         row = GradeRow(submission=path.name, status="ok", cell_errors=log.get("cell_errors", []))
@@ -164,7 +202,7 @@ def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
             return row
         if log.get("status") != "ok":
             row.status = "error"
-            row.message = str(log.get("message") or "the notebook could not be executed")[:300]
+            row.message = str(log.get("message") or _runner_failure(sandbox))[:300]
             return row
         try:
             data = load_submission_data(sandbox / runner.EXPORT_DIR)
@@ -179,7 +217,10 @@ def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
 
 
 def _keep_outputs(submission: Submission, sandbox: Path, out_dir: Path) -> None:
-    """Keep the executed notebook and the submitted PDF for feedback and manual grading."""
+    """Keep the export, the executed notebook and the submitted PDF (audit, feedback, manual grading)."""
+    export = sandbox / runner.EXPORT_DIR
+    if export.is_dir():
+        shutil.copytree(export, out_dir / "exports" / submission.name, dirs_exist_ok=True)
     executed = sandbox / runner.EXECUTED
     if executed.is_file():
         (out_dir / "executed").mkdir(parents=True, exist_ok=True)

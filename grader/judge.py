@@ -52,7 +52,9 @@ def _failure_reason(message: str) -> str:
     return last.removeprefix("AssertionError: ")
 
 
-def judge(data: SubmissionData, test_files: dict[str, ExceptionTestFile]) -> dict[str, QuestionResult]:
+def judge(
+    data: SubmissionData, test_files: dict[str, ExceptionTestFile]
+) -> dict[str, QuestionResult]:
     """Run every hidden case against ``data``."""
     results = {}
     for name, test_file in test_files.items():

@@ -28,8 +28,21 @@ class Scale(nn.Module):
 ALLOWED_LAYERS: dict[str, type[nn.Module]] = {
     cls.__name__: cls
     for cls in (
-        nn.Linear, nn.Sigmoid, nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.ELU, nn.GELU, nn.SiLU,
-        nn.Softplus, nn.Identity, nn.Flatten, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout, Scale,
+        nn.Linear,
+        nn.Sigmoid,
+        nn.ReLU,
+        nn.LeakyReLU,
+        nn.Tanh,
+        nn.ELU,
+        nn.GELU,
+        nn.SiLU,
+        nn.Softplus,
+        nn.Identity,
+        nn.Flatten,
+        nn.BatchNorm1d,
+        nn.LayerNorm,
+        nn.Dropout,
+        Scale,
     )
 }
 

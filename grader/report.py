@@ -49,7 +49,11 @@ def feedback_markdown(row: GradeRow) -> str:
     if row.message:
         lines += ["", row.message]
     for result in row.questions.values():
-        lines += ["", f"## {result.name}: {_points(result.earned)} / {_points(result.possible)}", ""]
+        lines += [
+            "",
+            f"## {result.name}: {_points(result.earned)} / {_points(result.possible)}",
+            "",
+        ]
         lines += [
             f"- {'PASS' if case.earned else 'FAIL'} {case.name} "
             f"({_points(case.earned)}/{_points(case.points)})"
@@ -57,8 +61,16 @@ def feedback_markdown(row: GradeRow) -> str:
             for case in result.cases
         ]
     if row.cell_errors:
-        lines += ["", "## Cells that raised errors", "", *(f"- {error}" for error in row.cell_errors)]
-    lines += ["", "Written answers (Q1, Q2, Q3, Q4, Q5 analysis) are graded by a person from your PDF."]
+        lines += [
+            "",
+            "## Cells that raised errors",
+            "",
+            *(f"- {error}" for error in row.cell_errors),
+        ]
+    lines += [
+        "",
+        "Written answers (Q1, Q2, Q3, Q4, Q5 analysis) are graded by a person from your PDF.",
+    ]
     return "\n".join(lines) + "\n"
 
 

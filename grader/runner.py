@@ -1,12 +1,14 @@
 """Execute one student notebook in a Jupyter kernel and export its answers as data.
 
-Run as its own process (``python -m grader.runner SANDBOX``), usually as an unprivileged user,
-with the sandbox folder as working directory. It writes into the sandbox:
+Run as its own process (``python -m grader.runner SANDBOX TIMEOUT`` with the export request as
+JSON on stdin, so student code cannot read the grader's probe inputs from a file before the
+exporter runs), usually as an unprivileged user. It writes into the sandbox:
 ``executed.ipynb``, ``export/`` (see ``grader.submission_data``) and ``run.json`` (how it went).
 Nothing here is trusted by the judge: student code runs in the kernel this process starts.
 """
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +21,6 @@ from grader import extract
 
 NOTEBOOK = "homework.ipynb"
 EXECUTED = "executed.ipynb"
-REQUEST = "request.json"
 RUN_LOG = "run.json"
 KERNEL_PID = "kernel.pid"
 EXPORT_DIR = "export"
@@ -39,7 +40,8 @@ def extraction_cell(request: dict) -> nbformat.NotebookNode:
 def prepare(notebook: nbformat.NotebookNode, request: dict) -> nbformat.NotebookNode:
     """Drop otter's export cells (no zips or PDFs while grading) and append the exporter."""
     notebook.cells = [
-        cell for cell in notebook.cells
+        cell
+        for cell in notebook.cells
         if not (cell.cell_type == "code" and "grader.export(" in cell.source)
     ]
     notebook.cells.append(extraction_cell(request))
@@ -56,12 +58,14 @@ def cell_errors(notebook: nbformat.NotebookNode) -> list[str]:
     return errors
 
 
-def run(sandbox: Path, timeout: int) -> dict:
+def run(sandbox: Path, timeout: int, request: dict) -> dict:
     """Execute the sandbox notebook; returns the run log (also written to run.json)."""
-    request = json.loads((sandbox / REQUEST).read_text())
     notebook = prepare(nbformat.read(sandbox / NOTEBOOK, as_version=4), request)
     client = NotebookClient(
-        notebook, timeout=timeout, allow_errors=True, kernel_name="python3",
+        notebook,
+        timeout=timeout,
+        allow_errors=True,
+        kernel_name="python3",
         resources={"metadata": {"path": str(sandbox)}},
     )
     # The kernel runs in its own session: record its pid so a timeout can kill it too.
@@ -74,7 +78,7 @@ def run(sandbox: Path, timeout: int) -> dict:
         client.execute()
     except DeadKernelError as error:
         log = {"status": "error", "message": f"the kernel died (crash or memory): {error}"[:300]}
-    except Exception as error:  # noqa: BLE001 - report any execution failure, never hide it
+    except Exception as error:
         log = {"status": "error", "message": f"{type(error).__name__}: {error}"[:300]}
     log["seconds"] = round(time.monotonic() - started, 1)
     log["cell_errors"] = cell_errors(notebook)[:MAX_REPORTED_ERRORS]
@@ -84,4 +88,5 @@ def run(sandbox: Path, timeout: int) -> dict:
 
 
 if __name__ == "__main__":
-    run(Path(sys.argv[1]), int(sys.argv[2]))
+    os.environ.pop("PYTHONPATH", None)  # the kernel has no business importing the grader
+    run(Path(sys.argv[1]), int(sys.argv[2]), json.load(sys.stdin))

@@ -41,7 +41,7 @@ def parse_notebook(raw: bytes, origin: str) -> nbformat.NotebookNode:
     try:
         notebook = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(notebook)
-    except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for bad notebooks
+    except Exception as error:
         reason = str(error).splitlines()[0][:200]
         raise InvalidSubmission(f"{origin} is not a valid Jupyter notebook: {reason}") from error
     return notebook
@@ -50,13 +50,19 @@ def parse_notebook(raw: bytes, origin: str) -> nbformat.NotebookNode:
 def _from_zip(path: Path) -> tuple[nbformat.NotebookNode, bytes | None]:
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename]
+            members = [
+                m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename
+            ]
             if sum(m.file_size for m in members) > MAX_BYTES:
-                raise InvalidSubmission(f"{path.name} unpacks to more than {MAX_BYTES // 1_000_000} MB")
+                raise InvalidSubmission(
+                    f"{path.name} unpacks to more than {MAX_BYTES // 1_000_000} MB"
+                )
             notebooks = [m for m in members if m.filename.endswith(".ipynb")]
             if len(notebooks) != 1:
                 raise InvalidSubmission(f"{path.name} holds {len(notebooks)} notebooks, expected 1")
-            notebook = parse_notebook(archive.read(notebooks[0]), f"{notebooks[0].filename} in {path.name}")
+            notebook = parse_notebook(
+                archive.read(notebooks[0]), f"{notebooks[0].filename} in {path.name}"
+            )
             pdfs = [m for m in members if m.filename.endswith(".pdf")]
             return notebook, archive.read(pdfs[0]) if pdfs else None
     except zipfile.BadZipFile as error:

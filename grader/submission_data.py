@@ -73,11 +73,17 @@ def load_submission_data(folder: Path) -> SubmissionData:
         exported = json.loads((folder / EXPORT_JSON).read_text())
         weights = torch.load(folder / WEIGHTS_FILE, weights_only=True) if exported["models"] else {}
         models = {
-            name: ModelSpec(layers=[(kind, args) for kind, args in layers], state_dict=weights[name])
+            name: ModelSpec(
+                layers=[(kind, args) for kind, args in layers], state_dict=weights[name]
+            )
             for name, layers in exported["models"].items()
         }
         files_dir = folder / FILES_DIR
-        files = {path.name: path.read_bytes() for path in files_dir.iterdir()} if files_dir.is_dir() else {}
+        files = (
+            {path.name: path.read_bytes() for path in files_dir.iterdir()}
+            if files_dir.is_dir()
+            else {}
+        )
         return SubmissionData(
             values=exported["values"],
             models=models,

@@ -42,7 +42,9 @@ def check_adds_any_magnitude(submission) -> None:
     try:
         outputs = torch.tensor(probe["outputs"], dtype=torch.float64).reshape(-1)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise AssertionError(f"FixedAddModule returned something that is not numbers: {error}") from error
+        raise AssertionError(
+            f"FixedAddModule returned something that is not numbers: {error}"
+        ) from error
     expected = inputs.to(torch.float64).sum(dim=1)
     assert outputs.shape == expected.shape, (
         f"FixedAddModule returned {outputs.numel()} numbers for {len(expected)} input pairs"
@@ -59,16 +61,26 @@ def check_adds_any_magnitude(submission) -> None:
 
 
 def check_good_weights(submission) -> None:
-    """layer_1 has weight [[1, 1]] and bias [0]."""
+    """layer_1 has weight [[1, 1]] and bias [0], in a module that really adds.
+
+    The given AddModule already has these weights, so they only earn the point together with the
+    fix: a module that keeps the clamp loses all of Q1.
+    """
     probe = _probe(submission)
     try:
         weight = torch.tensor(probe["weight"], dtype=torch.float64)
         bias = torch.tensor(probe["bias"], dtype=torch.float64)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise AssertionError(f"layer_1 has no usable weight and bias: {error}") from error
-    assert weight.shape == (1, 2) and torch.allclose(weight, torch.ones(1, 2, dtype=torch.float64)), (
-        f"layer_1.weight should be [[1, 1]], got {weight.tolist()}"
-    )
+    assert weight.shape == (1, 2) and torch.allclose(
+        weight, torch.ones(1, 2, dtype=torch.float64)
+    ), f"layer_1.weight should be [[1, 1]], got {weight.tolist()}"
     assert bias.shape == (1,) and torch.allclose(bias, torch.zeros(1, dtype=torch.float64)), (
         f"layer_1.bias should be [0], got {bias.tolist()}"
     )
+    try:
+        check_adds_any_magnitude(submission)
+    except AssertionError as error:
+        raise AssertionError(
+            f"the weights are right, but the module is not fixed: {error}"
+        ) from None

@@ -8,7 +8,12 @@ here, never taken from the student's kernel.
 import torch
 
 VALUES = [
-    "q4_1_kernel_1", "q4_1_kernel_2", "q4_2_kernel_1", "q4_2_kernel_2", "q4_3_shapes", "q4_4_shapes",
+    "q4_1_kernel_1",
+    "q4_1_kernel_2",
+    "q4_2_kernel_1",
+    "q4_2_kernel_2",
+    "q4_3_shapes",
+    "q4_4_shapes",
 ]
 MODELS: list[str] = []
 FILES: list[str] = []
@@ -34,7 +39,8 @@ def _kernel(submission, name: str) -> tuple[int, int]:
     """A (height, width) pair of positive ints."""
     value = submission.value(name)
     valid = (
-        isinstance(value, list) and len(value) == 2
+        isinstance(value, list)
+        and len(value) == 2
         and all(type(side) is int and 1 <= side <= MAX_KERNEL for side in value)
     )
     assert valid, f"`{name}` must be a (height, width) tuple of positive ints, got {value!r}"

@@ -1,0 +1,99 @@
+"""Shared fixtures: grade the example submissions once per test run and reuse the results.
+
+Grading the reference solution trains the Q5 networks; every test that needs trained reference
+models or the executed solution notebook takes them from this one run.
+"""
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "examples"
+
+# A hostile student: patches otter in the kernel, writes a forged export claiming a perfect Q1
+# probe and correct Q4 values, then disables the grader's exporter. Q4's values are plain answers
+# (judged as such); the forged Q1 probe cannot know the grader's secret inputs.
+HOSTILE_CELL = """
+import builtins, json, pathlib, torch
+import otter.test_files.exception_test as exception_test
+exception_test.ExceptionTestFile.run = lambda self, env: None
+pathlib.Path("export").mkdir(exist_ok=True)
+forged = {
+    "values": {"q4_1_kernel_1": [229, 229], "q4_1_kernel_2": [229, 229],
+               "q4_2_kernel_1": [40, 40], "q4_2_kernel_2": [40, 40],
+               "q4_3_shapes": [[28, 28], [256, 256]], "q4_4_shapes": [[29, 29], [264, 264]]},
+    "models": {}, "problems": {},
+    "probes": {"q1": {"weight": [[1.0, 1.0]], "bias": [0.0], "outputs": [2e6] * 64}},
+}
+pathlib.Path("export/export.json").write_text(json.dumps(forged))
+torch.save({}, "export/weights.pt")
+pathlib.Path("run.json").write_text(json.dumps({"status": "ok"}))
+builtins.exec = lambda *args, **kwargs: None  # disable the grader's exporter
+"""
+
+
+@dataclass
+class GradedRun:
+    """The outputs of one `python -m grader grade` run."""
+
+    out: Path
+    rows: dict[str, dict[str, str]]
+    stdout: str
+    input_hashes: dict[Path, str]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_grader(inputs: list[Path], out: Path, *extra: str) -> GradedRun:
+    """Grade ``inputs`` through the real command line."""
+    hashes = {path: sha256(path) for path in inputs if path.is_file()}
+    command = [sys.executable, "-m", "grader", "grade", "--out", str(out), *extra, *map(str, inputs)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    with (out / "grades.csv").open() as handle:
+        rows = {row["submission"]: row for row in csv.DictReader(handle)}
+    return GradedRun(out=out, rows=rows, stdout=result.stdout, input_hashes=hashes)
+
+
+def with_cell(notebook_path: Path, source: str, target: Path) -> Path:
+    """Copy of a notebook with one extra code cell at the end."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(source))
+    nbformat.write(notebook, target)
+    return target
+
+
+def odd_inputs(folder: Path) -> list[Path]:
+    """Submissions that are broken or hostile in the ways real classes produce."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.txt").write_text("not a notebook")
+    (folder / "not_a_notebook.ipynb").write_text(json.dumps({"hello": "world"}))
+    hostile = with_cell(EXAMPLES / "blank.ipynb", HOSTILE_CELL, folder / "hostile.ipynb")
+    export_zip = folder / "blank_export.zip"
+    with zipfile.ZipFile(export_zip, "w") as archive:
+        archive.write(EXAMPLES / "blank.ipynb", "homework.ipynb")
+        archive.writestr("homework.pdf", b"%PDF-1.4 stand-in")
+    return [folder / "notes.txt", folder / "not_a_notebook.ipynb", hostile, export_zip]
+
+
+@pytest.fixture(scope="session")
+def graded_examples(tmp_path_factory: pytest.TempPathFactory) -> GradedRun:
+    """The example submissions plus broken and hostile ones, graded in one run."""
+    inputs = sorted(EXAMPLES.glob("*.ipynb")) + odd_inputs(tmp_path_factory.mktemp("inputs"))
+    return run_grader(inputs, tmp_path_factory.mktemp("graded"))
+
+
+@pytest.fixture(scope="session")
+def executed_solution_notebook(graded_examples: GradedRun) -> Path:
+    """The reference solution as the grader executed it: outputs and figures included."""
+    return graded_examples.out / "executed" / "solution.ipynb"

@@ -1,0 +1,62 @@
+"""Generated files: no solutions reach students, hidden tests stay hidden, drift is caught."""
+
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from grader.build import COMMITTED_OUTPUTS, MASTER, ROOT, check_generated
+
+TRIVIAL = re.compile(r"^[\s()\[\]{},:]*$")
+
+
+def solution_lines(master: nbformat.NotebookNode) -> set[str]:
+    """Lines that only the solution has: marked code lines and written reference answers."""
+    lines, given, in_solution_block = set(), set(), False
+    for cell in master.cells:
+        if cell.cell_type == "raw":
+            in_solution_block = {"# BEGIN SOLUTION": True, "# END SOLUTION": False}.get(
+                cell.source.strip(), in_solution_block
+            )
+            continue
+        inline = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("# BEGIN SOLUTION") or stripped.startswith("# END SOLUTION"):
+                inline = stripped.startswith("# BEGIN")
+                continue
+            marked = stripped.endswith("# SOLUTION") or stripped.endswith("# SOLUTION NO PROMPT")
+            answer = in_solution_block and cell.cell_type == "markdown" and len(stripped) > 30
+            if (marked or inline or answer) and not TRIVIAL.match(stripped):
+                lines.add(re.sub(r"\s*# SOLUTION( NO PROMPT)?$", "", stripped))
+            elif not in_solution_block:
+                given.add(stripped)
+    return lines - given  # lines the given code shows too (e.g. AddModule's) are no secret
+
+
+def test_student_notebook_has_no_solution() -> None:
+    secret = solution_lines(nbformat.read(MASTER, as_version=4))
+    assert len(secret) > 10  # the master really has solutions to hide
+    student = nbformat.read(ROOT / "homework.ipynb", as_version=4)
+    shown = {line.strip() for cell in student.cells for line in cell.source.splitlines()}
+    assert not secret & shown
+
+
+def test_public_tests_have_no_hidden_cases() -> None:
+    for path in (ROOT / "tests").glob("*.py"):
+        text = path.read_text()
+        assert "hidden=True" not in text and "grader.checks" not in text, path
+
+
+def test_drift_is_detected(tmp_path: Path) -> None:
+    for name in COMMITTED_OUTPUTS:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    assert check_generated(tmp_path) == []
+    (tmp_path / "tests" / "q1.py").write_text("# edited by hand\n")
+    (tmp_path / "tests" / "stray.py").write_text("")
+    assert check_generated(tmp_path) == ["tests/q1.py", "tests/stray.py"]

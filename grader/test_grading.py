@@ -1,0 +1,87 @@
+"""End to end: the real `python -m grader grade` on examples, broken and hostile submissions."""
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT, GradedRun, run_grader, sha256
+
+pytestmark = pytest.mark.slow
+
+
+def points(run: GradedRun, submission: str, column: str) -> float:
+    return float(run.rows[submission][column])
+
+
+def test_every_input_gets_a_row(graded_examples: GradedRun) -> None:
+    expected = {
+        "blank.ipynb": "ok", "solution.ipynb": "ok", "partly_wrong.ipynb": "ok",
+        "corrupted.ipynb": "invalid", "notes.txt": "invalid", "not_a_notebook.ipynb": "invalid",
+        "hostile.ipynb": "ok", "blank_export.zip": "ok",
+    }
+    assert {name: row["status"] for name, row in graded_examples.rows.items()} == expected
+    assert "not a notebook" in graded_examples.rows["corrupted.ipynb"]["message"]
+    assert "not a Jupyter notebook" in graded_examples.rows["not_a_notebook.ipynb"]["message"]
+    assert "solution.ipynb" in graded_examples.stdout  # the table is printed
+
+
+def test_solution_earns_full_autograded_points(graded_examples: GradedRun) -> None:
+    assert points(graded_examples, "solution.ipynb", "q1") == 1
+    assert points(graded_examples, "solution.ipynb", "q4") == 2
+
+
+def test_blank_notebook_earns_nothing(graded_examples: GradedRun) -> None:
+    assert points(graded_examples, "blank.ipynb", "total") == 0
+    assert points(graded_examples, "blank_export.zip", "total") == 0
+
+
+def test_kept_hardtanh_loses_q1(graded_examples: GradedRun) -> None:
+    assert points(graded_examples, "partly_wrong.ipynb", "q1") == 0
+
+
+def test_wrong_stride_8_kernel_loses_part_2(graded_examples: GradedRun) -> None:
+    feedback = (graded_examples.out / "feedback" / "partly_wrong.md").read_text()
+    assert "FAIL part_2 (0/0.5)" in feedback
+    assert "PASS part_1 (0.5/0.5)" in feedback
+    assert points(graded_examples, "partly_wrong.ipynb", "q4") < 2
+
+
+def test_hostile_kernel_cannot_forge_scores(graded_examples: GradedRun) -> None:
+    assert points(graded_examples, "hostile.ipynb", "q1") == 0
+    assert points(graded_examples, "hostile.ipynb", "q4") == 2  # forged values are plain answers
+
+
+def test_inputs_are_never_modified(graded_examples: GradedRun) -> None:
+    for path, digest in graded_examples.input_hashes.items():
+        assert sha256(path) == digest, f"{path} was modified"
+
+
+def test_outputs_for_graders(graded_examples: GradedRun) -> None:
+    assert (graded_examples.out / "pdfs" / "blank_export.pdf").is_file()
+    executed = nbformat.read(graded_examples.out / "executed" / "solution.ipynb", as_version=4)
+    assert any(cell.get("outputs") for cell in executed.cells)
+    assert (graded_examples.out / "feedback" / "hostile.md").is_file()
+
+
+def test_crash_and_hang_are_reported(tmp_path) -> None:
+    def notebook(name: str, source: str):
+        path = tmp_path / name
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), path)
+        return path
+
+    crash = notebook("crash.ipynb", "import os\nos._exit(1)")
+    hang = notebook("hang.ipynb", "while True:\n    pass")
+    run = run_grader([crash, hang], tmp_path / "out", "--timeout", "20")
+    assert run.rows["crash.ipynb"]["status"] == "error"
+    assert "kernel died" in run.rows["crash.ipynb"]["message"]
+    assert run.rows["hang.ipynb"]["status"] == "timeout"
+    assert points(run, "hang.ipynb", "total") == 0
+
+
+def test_grade_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "--timeout" in result.stdout

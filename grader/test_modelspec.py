@@ -1,0 +1,44 @@
+"""Models as data: only whitelisted layers are rebuilt, with exactly the exported weights."""
+
+import pytest
+import torch
+from torch import nn
+
+from grader.modelspec import InvalidModel, ModelSpec, Scale, rebuild, spec_from_module
+from grader.notebook_code import MASTER_NOTEBOOK, same_class
+
+
+def test_round_trip_keeps_weights_and_behaviour() -> None:
+    model = nn.Sequential(Scale(1e-3), nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    model.eval()
+    rebuilt = rebuild(spec_from_module(model))
+    x = torch.randn(5, 2)
+    assert torch.equal(model(x), rebuilt(x))
+    assert not any(p.requires_grad for p in rebuilt.parameters())
+
+
+def test_rejects_layers_outside_the_whitelist() -> None:
+    with pytest.raises(InvalidModel, match="not allowed"):
+        rebuild(ModelSpec(layers=[("Bilinear", {})]))
+
+
+def test_rejects_unknown_arguments() -> None:
+    with pytest.raises(InvalidModel, match="unexpected arguments"):
+        rebuild(ModelSpec(layers=[("ReLU", {"inplace": True, "evil": 1})]))
+
+
+def test_rejects_weights_that_do_not_fit() -> None:
+    spec = spec_from_module(nn.Sequential(nn.Linear(2, 3)))
+    spec.state_dict["0.weight"] = torch.zeros(4, 2)
+    with pytest.raises(InvalidModel, match="do not fit"):
+        rebuild(spec)
+
+
+def test_rejects_empty_model() -> None:
+    with pytest.raises(InvalidModel, match="no layers"):
+        rebuild(ModelSpec(layers=[]))
+
+
+def test_notebook_scale_matches_trusted_scale() -> None:
+    """The Scale class students get must be exactly the judge's copy."""
+    assert same_class(MASTER_NOTEBOOK, Scale)
