@@ -58,7 +58,16 @@ def sha256(path: Path) -> str:
 def run_grader(inputs: list[Path], out: Path, *extra: str) -> GradedRun:
     """Grade ``inputs`` through the real command line."""
     hashes = {path: sha256(path) for path in inputs if path.is_file()}
-    command = [sys.executable, "-m", "grader", "grade", "--out", str(out), *extra, *map(str, inputs)]
+    command = [
+        sys.executable,
+        "-m",
+        "grader",
+        "grade",
+        "--out",
+        str(out),
+        *extra,
+        *map(str, inputs),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     with (out / "grades.csv").open() as handle:
         rows = {row["submission"]: row for row in csv.DictReader(handle)}

@@ -217,7 +217,7 @@ def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
 
 
 def _keep_outputs(submission: Submission, sandbox: Path, out_dir: Path) -> None:
-    """Keep the export, the executed notebook and the submitted PDF (audit, feedback, manual grading)."""
+    """Keep export, executed notebook and submitted PDF (audit, feedback, manual grading)."""
     export = sandbox / runner.EXPORT_DIR
     if export.is_dir():
         shutil.copytree(export, out_dir / "exports" / submission.name, dirs_exist_ok=True)

@@ -44,6 +44,6 @@ def class_definition(nb_path: Path | str, name: str) -> ast.ClassDef:
 
 
 def same_class(nb_path: Path | str, trusted: type) -> bool:
-    """Whether the notebook defines ``trusted``'s class with identical code (docstrings included)."""
+    """Whether the notebook defines ``trusted``'s class with identical code and docstrings."""
     given = class_definition(nb_path, trusted.__name__)
     return ast.dump(given) == ast.dump(ast.parse(inspect.getsource(trusted)).body[0])

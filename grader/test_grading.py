@@ -17,9 +17,14 @@ def points(run: GradedRun, submission: str, column: str) -> float:
 
 def test_every_input_gets_a_row(graded_examples: GradedRun) -> None:
     expected = {
-        "blank.ipynb": "ok", "solution.ipynb": "ok", "partly_wrong.ipynb": "ok",
-        "corrupted.ipynb": "invalid", "notes.txt": "invalid", "not_a_notebook.ipynb": "invalid",
-        "hostile.ipynb": "ok", "blank_export.zip": "ok",
+        "blank.ipynb": "ok",
+        "solution.ipynb": "ok",
+        "partly_wrong.ipynb": "ok",
+        "corrupted.ipynb": "invalid",
+        "notes.txt": "invalid",
+        "not_a_notebook.ipynb": "invalid",
+        "hostile.ipynb": "ok",
+        "blank_export.zip": "ok",
     }
     assert {name: row["status"] for name, row in graded_examples.rows.items()} == expected
     assert "not a notebook" in graded_examples.rows["corrupted.ipynb"]["message"]
@@ -82,6 +87,9 @@ def test_crash_and_hang_are_reported(tmp_path) -> None:
 
 def test_grade_help() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "grader", "grade", "--help"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "grader", "grade", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0 and "--timeout" in result.stdout

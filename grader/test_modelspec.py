@@ -9,7 +9,9 @@ from grader.notebook_code import MASTER_NOTEBOOK, same_class
 
 
 def test_round_trip_keeps_weights_and_behaviour() -> None:
-    model = nn.Sequential(Scale(1e-3), nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    model = nn.Sequential(
+        Scale(1e-3), nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1)
+    )
     model.eval()
     rebuilt = rebuild(spec_from_module(model))
     x = torch.randn(5, 2)

@@ -44,7 +44,9 @@ def test_reads_an_export_zip_with_its_pdf(tmp_path: Path) -> None:
         ("f.zip", b"PK not really", "not a valid zip"),
     ],
 )
-def test_rejects_bad_files_with_reason(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
+def test_rejects_bad_files_with_reason(
+    tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(InvalidSubmission, match=re.escape(reason)):

@@ -7,9 +7,12 @@ from grader.notebook_code import MASTER_NOTEBOOK, same_class
 from grader.submission_data import SubmissionData
 
 REFERENCE = {
-    "q4_1_kernel_1": [229, 229], "q4_1_kernel_2": [229, 229],
-    "q4_2_kernel_1": [40, 40], "q4_2_kernel_2": [40, 40],
-    "q4_3_shapes": [[28, 28], [256, 256]], "q4_4_shapes": [[29, 29], [264, 264]],
+    "q4_1_kernel_1": [229, 229],
+    "q4_1_kernel_2": [229, 229],
+    "q4_2_kernel_1": [40, 40],
+    "q4_2_kernel_2": [40, 40],
+    "q4_3_shapes": [[28, 28], [256, 256]],
+    "q4_4_shapes": [[29, 29], [264, 264]],
 }
 CHECKS = [q4.check_part_1, q4.check_part_2, q4.check_part_3, q4.check_part_4]
 
@@ -53,7 +56,9 @@ def test_only_229_passes_part_1(kernel) -> None:
         q4.check_part_1(submission(q4_1_kernel_2=kernel))
 
 
-@pytest.mark.parametrize("bad", [[40.0, 40.0], [40], "40", [True, True], [0, 0], None, [40, 40, 40]])
+@pytest.mark.parametrize(
+    "bad", [[40.0, 40.0], [40], "40", [True, True], [0, 0], None, [40, 40, 40]]
+)
 def test_kernels_must_be_int_pairs(bad) -> None:
     with pytest.raises(AssertionError, match="tuple of positive ints"):
         q4.check_part_2(submission(q4_2_kernel_1=bad))
