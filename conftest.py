@@ -92,7 +92,12 @@ def odd_inputs(folder: Path) -> list[Path]:
     with zipfile.ZipFile(export_zip, "w") as archive:
         archive.write(EXAMPLES / "blank.ipynb", "homework.ipynb")
         archive.writestr("homework.pdf", b"%PDF-1.4 stand-in")
-    return [folder / "notes.txt", folder / "not_a_notebook.ipynb", hostile, export_zip]
+    canvas_zip = folder / "submissions.zip"  # a Canvas bulk download of two students
+    with zipfile.ZipFile(canvas_zip, "w") as archive:
+        archive.write(EXAMPLES / "blank.ipynb", "doejane_101_201_homework.ipynb")
+        archive.writestr("doejane_101_202_homework.pdf", b"%PDF-1.4 jane")
+        archive.writestr("roejohn_LATE_102_203_homework.pdf", b"%PDF-1.4 john")
+    return [folder / "notes.txt", folder / "not_a_notebook.ipynb", hostile, export_zip, canvas_zip]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 from grader import build as builder
-from grader.grading import GradingSetup, grade_one, sandbox_user
+from grader.canvas import write_grade_import
+from grader.grading import GradingSetup, grade_all, sandbox_user
 from grader.report import print_table, write_feedback, write_grades_csv
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -36,9 +37,15 @@ def build(
 
 @app.command()
 def grade(
-    submissions: Annotated[list[Path], typer.Argument(help="Notebooks (.ipynb) or export zips.")],
+    submissions: Annotated[
+        list[Path],
+        typer.Argument(help="Notebooks, export zips, folders of them, or a Canvas bulk download."),
+    ],
     out: Annotated[Path, typer.Option(help="Folder for grades.csv, feedback/, executed/, pdfs/.")],
     timeout: Annotated[int, typer.Option(help="Seconds one submission may run.")] = 900,
+    canvas_assignment: Annotated[
+        str, typer.Option(help="Column header for canvas_grades.csv, e.g. 'Homework 1 (123456)'.")
+    ] = "Homework autograded",
 ) -> None:
     """Grade each submission in its own sandboxed process and write DIR/grades.csv."""
     tests_dir = builder.ROOT / builder.AUTOGRADER_DIR / "tests"
@@ -55,12 +62,15 @@ def grade(
         timeout=timeout,
         sandbox_user=sandbox_user(),
     )
-    rows = []
-    for path in submissions:
-        console.print(f"grading {path} ...")
-        rows.append(grade_one(path, setup))
-        console.print(f"  {rows[-1].status}, {rows[-1].total:g} points")
+    rows = grade_all(submissions, setup, progress=console.print)
     write_grades_csv(rows, out / "grades.csv")
+    imported = write_grade_import(
+        [(row.submission, row.total) for row in rows], canvas_assignment, out / "canvas_grades.csv"
+    )
+    if imported:
+        console.print(f"Wrote {out / 'canvas_grades.csv'} for {imported} Canvas student(s).")
+    else:
+        (out / "canvas_grades.csv").unlink()
     write_feedback(rows, out / "feedback")
     possible = {
         name: sum(c.points for c in tf.test_cases) for name, tf in setup.hidden_tests.items()

@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from grader import runner
+from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
 from grader.checks import exported_names, q1
 from grader.judge import QuestionResult, judge, load_hidden_tests
 from grader.modelspec import LAYER_ARGS
@@ -228,3 +229,38 @@ def _keep_outputs(submission: Submission, sandbox: Path, out_dir: Path) -> None:
     if submission.pdf:
         (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
         (out_dir / "pdfs" / f"{submission.name}.pdf").write_bytes(submission.pdf)
+
+
+def _attach_canvas_pdf(row: GradeRow, path: Path, pdfs: dict[str, Path], out_dir: Path) -> None:
+    """Keep the student's Canvas PDF beside the row, or say that it is missing."""
+    canvas = parse_canvas_name(path)
+    if canvas is None:
+        return
+    pdf = pdfs.pop(canvas.user_id, None)
+    if pdf is None:
+        row.message = "; ".join(filter(None, [row.message, "no PDF submitted"]))
+        return
+    (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pdf, out_dir / "pdfs" / f"{path.stem}.pdf")
+
+
+def grade_all(paths: list[Path], setup: GradingSetup, progress=print) -> list[GradeRow]:
+    """Grade every input (files, folders, Canvas bulk downloads); one row per graded file."""
+    with tempfile.TemporaryDirectory(prefix="inputs-") as scratch:
+        graded, pdfs = split_pdfs(expand_inputs(paths, Path(scratch)))
+        rows = []
+        for path in graded:
+            progress(f"grading {path.name} ...")
+            row = grade_one(path, setup)
+            _attach_canvas_pdf(row, path, pdfs, setup.out_dir)
+            progress(f"  {row.status}, {row.total:g} points")
+            rows.append(row)
+        for pdf in pdfs.values():  # a PDF whose notebook never came
+            rows.append(
+                GradeRow(
+                    submission=pdf.name,
+                    status="invalid",
+                    message="only a PDF was submitted; the notebook is missing",
+                )
+            )
+    return rows

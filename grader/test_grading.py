@@ -1,5 +1,6 @@
 """End to end: the real `python -m grader grade` on examples, broken and hostile submissions."""
 
+import csv
 import subprocess
 import sys
 
@@ -93,3 +94,13 @@ def test_grade_help() -> None:
         text=True,
     )
     assert result.returncode == 0 and "--timeout" in result.stdout
+
+
+def test_canvas_bulk_download(graded_examples: GradedRun) -> None:
+    out = graded_examples.out
+    assert (out / "pdfs" / "doejane_101_201_homework.pdf").read_bytes() == b"%PDF-1.4 jane"
+    assert "only a PDF" in graded_examples.rows["roejohn_LATE_102_203_homework.pdf"]["message"]
+    with (out / "canvas_grades.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:2] == ["Student", "ID"]
+    assert rows[1:] == [["doejane", "101", "", "", "", "0"], ["roejohn", "102", "", "", "", "0"]]

@@ -1,0 +1,52 @@
+"""Canvas bulk downloads in, gradebook import out."""
+
+import csv
+import zipfile
+from pathlib import Path
+
+from grader.canvas import (
+    expand_inputs,
+    is_canvas_download,
+    parse_canvas_name,
+    split_pdfs,
+    write_grade_import,
+)
+
+
+def test_parses_canvas_file_names() -> None:
+    on_time = parse_canvas_name(Path("doejane_101_201_homework.ipynb"))
+    late = parse_canvas_name(Path("roejohn_LATE_102_203_homework-1.pdf"))
+    assert (on_time.student, on_time.user_id, on_time.late) == ("doejane", "101", False)
+    assert (late.student, late.user_id, late.late) == ("roejohn", "102", True)
+    assert parse_canvas_name(Path("homework.ipynb")) is None
+
+
+def test_expands_bulk_download_but_not_export_zip(tmp_path: Path) -> None:
+    bulk, export = tmp_path / "submissions.zip", tmp_path / "export.zip"
+    with zipfile.ZipFile(bulk, "w") as archive:
+        archive.writestr("doejane_101_201_homework.ipynb", "{}")
+        archive.writestr("nested/doejane_101_202_homework.pdf", "%PDF")
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr("homework.ipynb", "{}")
+    assert is_canvas_download(bulk) and not is_canvas_download(export)
+    files = expand_inputs([bulk, export], tmp_path)
+    assert [f.name for f in files] == [
+        "doejane_101_201_homework.ipynb",
+        "doejane_101_202_homework.pdf",
+        "export.zip",
+    ]
+    graded, pdfs = split_pdfs(files)
+    assert [f.name for f in graded] == ["doejane_101_201_homework.ipynb", "export.zip"]
+    assert list(pdfs) == ["101"]
+
+
+def test_grade_import_has_canvas_columns(tmp_path: Path) -> None:
+    path = tmp_path / "canvas.csv"
+    rows = [("doejane_101_201_homework.ipynb", 8.5), ("local.ipynb", 3.0)]
+    assert write_grade_import(rows, "Homework 1 (555)", path) == 1
+    with path.open() as handle:
+        table = list(csv.reader(handle))
+    assert table == [
+        ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Homework 1 (555)"],
+        ["doejane", "101", "", "", "", "8.5"],
+    ]
