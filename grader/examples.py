@@ -19,6 +19,9 @@ MISTAKES: list[tuple[str, str]] = [
         "**Q1 (a) answer:** No. Hardtanh clamps",
         "**Q1 (a) answer:** No, the range of ReLU is [1,1]. Hardtanh clamps",
     ),
+    # Q2: no input/target scaling, so training stalls far above the strict MSE tier.
+    ("INPUT_SCALE = 1e-3", "INPUT_SCALE = 1.0"),
+    ("TARGET_SCALE = 1e6", "TARGET_SCALE = 1.0"),
     # Q4 part 2: the transposed kernel is one too small (27 * 8 + 39 = 255).
     ("q4_2_kernel_2 = (40, 40)", "q4_2_kernel_2 = (39, 39)"),
 ]

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 
-class Scale(nn.Module):
+class Scale(torch.nn.Module):
     """Multiply the input by a constant (e.g. to bring inputs and targets near unit scale)."""
 
     def __init__(self, factor: float):
@@ -61,6 +61,10 @@ LAYER_ARGS: dict[str, tuple[str, ...]] = {
 }
 
 
+MAX_FEATURES = 100_000  # any size argument above this is refused before anything is allocated
+MAX_PARAMETERS = 50_000_000
+
+
 class InvalidModel(ValueError):
     """The description does not denote a model built only from whitelisted layers."""
 
@@ -104,10 +108,28 @@ def _build_layer(name: str, args: dict[str, Any]) -> nn.Module:
         raise InvalidModel(f"cannot build {name}({args}): {error}") from error
 
 
+def _declared_parameters(name: str, args: dict[str, Any]) -> int:
+    """Parameter count a layer would allocate, refusing absurd sizes before allocating them."""
+    sizes = [args.get(key) for key in ("in_features", "out_features", "num_features")]
+    shape = args.get("normalized_shape", [])
+    sizes += shape if isinstance(shape, list) else [shape]
+    for size in filter(None, sizes):
+        if not isinstance(size, int) or not 0 < size <= MAX_FEATURES:
+            raise InvalidModel(f"layer {name} has an invalid size {size!r}")
+    if name == "Linear":
+        return args["in_features"] * args["out_features"] + args["out_features"]
+    return 2 * max(filter(None, sizes), default=0)
+
+
 def rebuild(spec: ModelSpec) -> nn.Sequential:
     """Build the described Sequential from genuine classes, load its weights, switch to eval."""
     if not spec.layers:
         raise InvalidModel("the model has no layers")
+    declared = sum(_declared_parameters(name, dict(args)) for name, args in spec.layers)
+    if declared > MAX_PARAMETERS:
+        raise InvalidModel(
+            f"the model declares {declared:,} parameters (at most {MAX_PARAMETERS:,})"
+        )
     model = nn.Sequential(*(_build_layer(name, args) for name, args in spec.layers))
     try:
         model.load_state_dict(spec.state_dict, strict=True)

@@ -44,3 +44,22 @@ def test_rejects_empty_model() -> None:
 def test_notebook_scale_matches_trusted_scale() -> None:
     """The Scale class students get must be exactly the judge's copy."""
     assert same_class(MASTER_NOTEBOOK, Scale)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"in_features": 10**9, "out_features": 10**9, "bias": True},
+        {"in_features": 2, "out_features": -1, "bias": True},
+        {"in_features": "2", "out_features": 1, "bias": True},
+    ],
+)
+def test_refuses_absurd_sizes_before_allocating(args) -> None:
+    with pytest.raises(InvalidModel, match="invalid size"):
+        rebuild(ModelSpec(layers=[("Linear", args)]))
+
+
+def test_refuses_too_many_parameters() -> None:
+    wide = {"in_features": 100_000, "out_features": 1_000, "bias": True}
+    with pytest.raises(InvalidModel, match="declares"):
+        rebuild(ModelSpec(layers=[("Linear", wide)]))

@@ -7,9 +7,9 @@ The hidden test cells of the master notebook call these functions with a ``Submi
 
 from types import ModuleType
 
-from grader.checks import q1, q4
+from grader.checks import q1, q2, q4
 
-QUESTION_MODULES: dict[str, ModuleType] = {"q1": q1, "q4": q4}
+QUESTION_MODULES: dict[str, ModuleType] = {"q1": q1, "q2": q2, "q4": q4}
 
 
 def exported_names(kind: str) -> list[str]:
