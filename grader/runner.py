@@ -82,6 +82,7 @@ def run(sandbox: Path, timeout: int, request: dict) -> dict:
         log = {"status": "error", "message": f"{type(error).__name__}: {error}"[:300]}
     log["seconds"] = round(time.monotonic() - started, 1)
     log["cell_errors"] = cell_errors(notebook)[:MAX_REPORTED_ERRORS]
+    notebook.cells.pop()  # the exporter cell: graders and students need not see it
     nbformat.write(notebook, sandbox / EXECUTED)
     (sandbox / RUN_LOG).write_text(json.dumps(log))
     return log

@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
-# Debian/Ubuntu packages the PDF export and its tests need. Installs them when run as root,
-# otherwise prints the exact command. pandoc must stay below 3.8 (newer breaks nbconvert's tables);
-# Debian 12 ships 2.17.
+# Debian/Ubuntu packages for the PDF export and its tests. Installs them when run as root,
+# otherwise prints the exact command. pandoc must stay below 3.8 (newer breaks nbconvert's
+# tables); Debian 12 ships 2.17. Chromium (+ MathJax) serves `export_pdf.sh --web`.
 set -euo pipefail
-packages=(pandoc texlive-xetex texlive-fonts-recommended texlive-plain-generic poppler-utils)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-if ! command -v apt-get >/dev/null; then
-  echo "Install pandoc (<3.8), a TeX distribution with xelatex and poppler (pdftotext) yourself;" \
-       "see README.md (macOS/Windows)." >&2
+latex=(pandoc texlive-xetex texlive-fonts-recommended texlive-plain-generic poppler-utils shellcheck)
+browser=(chromium libjs-mathjax)
+
+missing() {
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || echo "$package"
+  done
+}
+
+if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+  echo "Not Debian/Ubuntu: install pandoc (<3.8), a TeX distribution with xelatex and poppler" \
+       "(pdftotext) yourself; see README.md (macOS/Windows)." >&2
   exit 0
 fi
-if [ "$(id -u)" -eq 0 ]; then
-  echo "Installing ${missing[*]} with apt-get (about 600 MB, once)..."
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
+mapfile -t need_latex < <(missing "${latex[@]}")
+mapfile -t need_browser < <(missing "${browser[@]}")
+[ ${#need_latex[@]} -eq 0 ] && [ ${#need_browser[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
   echo "Missing system packages. Run:" >&2
-  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${need_latex[*]} && sudo apt-get install -y ${need_browser[*]}" >&2
+  exit 0
+fi
+echo "Installing ${need_latex[*]} ${need_browser[*]} with apt-get (about 900 MB, once)..."
+apt-get update -qq
+export DEBIAN_FRONTEND=noninteractive
+if [ ${#need_latex[@]} -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${need_latex[@]}" >/dev/null
+fi
+if [ ${#need_browser[@]} -gt 0 ]; then
+  apt-get install -y -qq "${need_browser[@]}" >/dev/null  # with recommends: fonts for rendering
 fi
