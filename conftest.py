@@ -41,6 +41,16 @@ builtins.exec = lambda *args, **kwargs: None  # disable the grader's exporter
 """
 
 
+# Q2 cheat: a layer of its own that multiplies the inputs, hidden inside a Sequential.
+CHEATING_CELL = """
+class Multiply(torch.nn.Module):
+    def forward(self, x):
+        return x[:, :1] * x[:, 1:]
+
+q2_model = torch.nn.Sequential(Multiply())
+"""
+
+
 @dataclass
 class GradedRun:
     """The outputs of one `python -m grader grade` run."""
@@ -88,6 +98,7 @@ def odd_inputs(folder: Path) -> list[Path]:
     (folder / "notes.txt").write_text("not a notebook")
     (folder / "not_a_notebook.ipynb").write_text(json.dumps({"hello": "world"}))
     hostile = with_cell(EXAMPLES / "blank.ipynb", HOSTILE_CELL, folder / "hostile.ipynb")
+    cheater = with_cell(EXAMPLES / "blank.ipynb", CHEATING_CELL, folder / "cheater.ipynb")
     export_zip = folder / "blank_export.zip"
     with zipfile.ZipFile(export_zip, "w") as archive:
         archive.write(EXAMPLES / "blank.ipynb", "homework.ipynb")
@@ -97,7 +108,8 @@ def odd_inputs(folder: Path) -> list[Path]:
         archive.write(EXAMPLES / "blank.ipynb", "doejane_101_201_homework.ipynb")
         archive.writestr("doejane_101_202_homework.pdf", b"%PDF-1.4 jane")
         archive.writestr("roejohn_LATE_102_203_homework.pdf", b"%PDF-1.4 john")
-    return [folder / "notes.txt", folder / "not_a_notebook.ipynb", hostile, export_zip, canvas_zip]
+    odd = [folder / "notes.txt", folder / "not_a_notebook.ipynb", hostile, cheater, export_zip]
+    return [*odd, canvas_zip]
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import nbformat
 
 from grader import runner
 from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
-from grader.checks import exported_names, q1
+from grader.checks import exported_names, q1, q2
 from grader.judge import QuestionResult, judge, load_hidden_tests
 from grader.modelspec import LAYER_ARGS
 from grader.submission import InvalidSubmission, Submission, load_submission
@@ -43,6 +43,7 @@ class GradeRow:
     message: str = ""
     questions: dict[str, QuestionResult] = field(default_factory=dict)
     cell_errors: list[str] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)  # for a person to look at; no points change
 
     @property
     def total(self) -> float:
@@ -212,9 +213,24 @@ def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
             return row
     data.grader_inputs = {"q1_inputs": request["q1_inputs"]}
     row.questions = judge(data, setup.hidden_tests)
+    row.review = review_flags(submission.notebook)
+    notes = []
     if row.cell_errors:
-        row.message = f"{len(row.cell_errors)} cell(s) raised errors, first: {row.cell_errors[0]}"
+        notes.append(f"{len(row.cell_errors)} cell(s) raised errors, first: {row.cell_errors[0]}")
+    if row.review:
+        notes.append(f"review: {row.review[0]}")
+    row.message = "; ".join(notes)
     return row
+
+
+def review_flags(notebook: nbformat.NotebookNode) -> list[str]:
+    """Code that looks like it multiplies inputs in a forward (Q2's rule), per cell."""
+    return [
+        f"cell {index}: {finding}"
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for finding in q2.find_input_products(cell.source)
+    ]
 
 
 def _keep_outputs(submission: Submission, sandbox: Path, out_dir: Path) -> None:

@@ -59,6 +59,13 @@ def test_hostile_kernel_cannot_forge_scores(graded_examples: GradedRun) -> None:
     assert points(graded_examples, "hostile.ipynb", "q4") == 2  # forged values are plain answers
 
 
+def test_multiplying_layer_scores_zero_and_is_flagged(graded_examples: GradedRun) -> None:
+    assert points(graded_examples, "cheater.ipynb", "q2") == 0
+    assert "review: cell" in graded_examples.rows["cheater.ipynb"]["message"]
+    feedback = (graded_examples.out / "feedback" / "cheater.md").read_text()
+    assert "layer 0 (Multiply) is not one of the allowed torch.nn layers" in feedback
+
+
 def test_inputs_are_never_modified(graded_examples: GradedRun) -> None:
     for path, digest in graded_examples.input_hashes.items():
         assert sha256(path) == digest, f"{path} was modified"
