@@ -123,3 +123,15 @@ def graded_examples(tmp_path_factory: pytest.TempPathFactory) -> GradedRun:
 def executed_solution_notebook(graded_examples: GradedRun) -> Path:
     """The reference solution as the grader executed it: outputs and figures included."""
     return graded_examples.out / "executed" / "solution.ipynb"
+
+
+@pytest.fixture(scope="session")
+def reference_sentences() -> list[str]:
+    """One plain sentence of each written reference answer (Q1, Q2, Q3, Q4, Q5)."""
+    return [
+        "Removing the activation (identity) leaves the linear unit",
+        "The difficulty is scale.",
+        "Fix any finite simple network with any weights; it fails on large inputs.",
+        "so the transposed convolution cannot know the input had 257 rows",
+        "BN makes the network learn much faster",
+    ]

@@ -326,26 +326,18 @@ def test_synthetic_homework_pdf(synthetic_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_latex
-def test_solution_notebook_pdf(executed_solution_notebook: Path, request: pytest.FixtureRequest,
+def test_solution_notebook_pdf(executed_solution_notebook: Path, reference_sentences: list[str],
                                tmp_path: Path) -> None:
-    """The executed reference solution: every question, answer label, known sentence, figure.
-
-    Known sentences come from the `reference_sentences` fixture (list[str]) when the project
-    provides one, else from the notebook's labelled answer cells.
-    """
+    """The executed reference solution: every question, answer label, known sentence, figure."""
     nb = tmp_path / "nb dir" / executed_solution_notebook.name
     nb.parent.mkdir()
     shutil.copy(executed_solution_notebook, nb)
-    try:
-        sentences = request.getfixturevalue("reference_sentences")
-    except pytest.FixtureLookupError:
-        sentences = [s for _, s in answer_cells(nb) if len(s.split()) >= 4]
     before = sha256(executed_solution_notebook)
     result = run_export(nb, "--out", tmp_path / "out dir")
     assert result.returncode == 0, result.stderr
     assert sha256(executed_solution_notebook) == before and sha256(nb) == before
     pdf = check_submission(tmp_path / "out dir", nb.stem, nb.read_bytes())
-    flat = normalize(assert_homework_pdf(pdf, sentences, figures=image_outputs(nb)))
+    flat = normalize(assert_homework_pdf(pdf, reference_sentences, figures=image_outputs(nb)))
     labels = [label for label, _ in answer_cells(nb)]
     assert labels, "no labelled free-text answers (**Qn ... answer:**) in the notebook"
     for label in labels:

@@ -21,7 +21,7 @@ import nbformat
 
 from grader import runner
 from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
-from grader.checks import exported_names, q1, q2
+from grader.checks import exported_names, prepare_all, q1, q2
 from grader.judge import QuestionResult, judge, load_hidden_tests
 from grader.modelspec import LAYER_ARGS
 from grader.submission import InvalidSubmission, Submission, load_submission
@@ -62,6 +62,7 @@ class GradingSetup:
 
     def __post_init__(self) -> None:
         self.hidden_tests = load_hidden_tests(self.tests_dir)
+        prepare_all()
 
 
 def export_request() -> dict:

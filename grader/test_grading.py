@@ -34,13 +34,22 @@ def test_every_input_gets_a_row(graded_examples: GradedRun) -> None:
 
 
 def test_solution_earns_full_autograded_points(graded_examples: GradedRun) -> None:
-    assert points(graded_examples, "solution.ipynb", "q1") == 1
-    assert points(graded_examples, "solution.ipynb", "q4") == 2
+    full = {"q1": 1, "q2": 3, "q4": 2, "q5": 3, "total": 9}
+    for column, possible in full.items():
+        assert points(graded_examples, "solution.ipynb", column) == possible, column
+    assert graded_examples.rows["solution.ipynb"]["message"] == ""
 
 
 def test_blank_notebook_earns_nothing(graded_examples: GradedRun) -> None:
     assert points(graded_examples, "blank.ipynb", "total") == 0
     assert points(graded_examples, "blank_export.zip", "total") == 0
+
+
+def test_partly_wrong_loses_what_it_got_wrong(graded_examples: GradedRun) -> None:
+    feedback = (graded_examples.out / "feedback" / "partly_wrong.md").read_text()
+    assert points(graded_examples, "partly_wrong.ipynb", "q2") < 3  # unscaled: strict tier fails
+    assert "FAIL bn_architecture (0/0.5)" in feedback  # BN after the sigmoid
+    assert "PASS plain_architecture (0.5/0.5)" in feedback
 
 
 def test_kept_hardtanh_loses_q1(graded_examples: GradedRun) -> None:

@@ -83,6 +83,11 @@ def fresh_test_data(seed: int, num_examples: int = NUM_TEST) -> tuple[torch.Tens
     return x, y
 
 
+def prepare() -> None:
+    """Draw this grading session's fresh test pairs before any submission runs."""
+    fresh_test_data(SESSION_SEED)
+
+
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Predictions (N, 1) as float64, in batches; AssertionError if the model cannot run."""
     outputs = []
@@ -198,8 +203,18 @@ def check_mse_below_1e8(submission: SubmissionData, seed: int | None = None) -> 
 # Static check of the notebook source (defence in depth; the rebuilt model is the real guard).
 
 _FORWARD_NAMES = {"forward", "__call__"}
-_ALWAYS_PRODUCT = {"prod", "cumprod", "einsum", "square", "outer", "ger", "kron", "addcmul",
-                   "bilinear", "tensordot"}
+_ALWAYS_PRODUCT = {
+    "prod",
+    "cumprod",
+    "einsum",
+    "square",
+    "outer",
+    "ger",
+    "kron",
+    "addcmul",
+    "bilinear",
+    "tensordot",
+}
 _BINARY_PRODUCT = {"mul", "multiply", "matmul", "mm", "bmm", "dot", "vdot", "inner"}
 _POWERS = {"pow", "float_power"}
 _LOGS = {"log", "log1p", "log2", "log10"}
