@@ -25,7 +25,10 @@ def test_every_input_gets_a_row(graded_examples: GradedRun) -> None:
         "notes.txt": "invalid",
         "not_a_notebook.ipynb": "invalid",
         "hostile.ipynb": "ok",
+        "cheater.ipynb": "ok",
         "blank_export.zip": "ok",
+        "doejane_101_201_homework.ipynb": "ok",
+        "roejohn_LATE_102_203_homework.pdf": "invalid",
     }
     assert {name: row["status"] for name, row in graded_examples.rows.items()} == expected
     assert "not a notebook" in graded_examples.rows["corrupted.ipynb"]["message"]
