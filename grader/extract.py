@@ -105,10 +105,10 @@ def export_submission(namespace: dict[str, Any], out_dir: str, request: dict[str
         source = Path(name)
         if source.is_file() and source.stat().st_size <= MAX_FILE_BYTES:
             shutil.copyfile(source, out / "files" / source.name)
-    if "FixedAddModule" in namespace:
-        probe = _record(
-            problems, "FixedAddModule", lambda: _probe_q1(namespace, request["q1_inputs"])
-        )
+    if "FixedAddModule" not in namespace:
+        problems["q1"] = "`FixedAddModule` is not defined after running the notebook"
+    else:
+        probe = _record(problems, "q1", lambda: _probe_q1(namespace, request["q1_inputs"]))
         if probe is not None:
             probes["q1"] = probe
     torch.save(weights, out / "weights.pt")

@@ -23,7 +23,7 @@ from grader import runner
 from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
 from grader.checks import exported_names, prepare_all, q1, q2
 from grader.judge import QuestionResult, judge, load_hidden_tests
-from grader.modelspec import LAYER_ARGS
+from grader.modelspec import ALLOWED_LAYERS, LAYER_ARGS
 from grader.submission import InvalidSubmission, Submission, load_submission
 from grader.submission_data import ExportUnreadable, load_submission_data
 
@@ -71,8 +71,7 @@ def export_request() -> dict:
         "values": exported_names("VALUES"),
         "models": exported_names("MODELS"),
         "files": exported_names("FILES"),
-        "layer_args": {name: list(args) for name, args in LAYER_ARGS.items()}
-        | {name: [] for name in ("Sigmoid", "ReLU", "Tanh", "SiLU", "Identity")},
+        "layer_args": {name: list(LAYER_ARGS.get(name, ())) for name in ALLOWED_LAYERS},
         "q1_inputs": q1.probe_inputs(),
     }
 
