@@ -30,10 +30,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m grader build --check
 
-test: lint
+test: lint build
 	$(BIN)/python -m pytest
 
-test-fast: lint
+test-fast: lint build
 	$(BIN)/python -m pytest -m "not slow"
 
 benchmark: setup
