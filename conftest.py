@@ -37,6 +37,10 @@ forged = {
 pathlib.Path("export/export.json").write_text(json.dumps(forged))
 torch.save({}, "export/weights.pt")
 pathlib.Path("run.json").write_text(json.dumps({"status": "ok"}))
+try:  # tamper with the grader itself (refused: submissions run as 'nobody' when graded by root)
+    pathlib.Path(ROOT_FOLDER, "grader", "pwned_by_submission.py").write_text("PWNED = True")
+except OSError:
+    pass
 builtins.exec = lambda *args, **kwargs: None  # disable the grader's exporter
 """
 
@@ -97,7 +101,8 @@ def odd_inputs(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "notes.txt").write_text("not a notebook")
     (folder / "not_a_notebook.ipynb").write_text(json.dumps({"hello": "world"}))
-    hostile = with_cell(EXAMPLES / "blank.ipynb", HOSTILE_CELL, folder / "hostile.ipynb")
+    hostile_source = HOSTILE_CELL.replace("ROOT_FOLDER", repr(str(ROOT)))
+    hostile = with_cell(EXAMPLES / "blank.ipynb", hostile_source, folder / "hostile.ipynb")
     cheater = with_cell(EXAMPLES / "blank.ipynb", CHEATING_CELL, folder / "cheater.ipynb")
     export_zip = folder / "blank_export.zip"
     with zipfile.ZipFile(export_zip, "w") as archive:

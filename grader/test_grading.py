@@ -1,6 +1,7 @@
 """End to end: the real `python -m grader grade` on examples, broken and hostile submissions."""
 
 import csv
+import os
 import subprocess
 import sys
 
@@ -76,6 +77,13 @@ def test_multiplying_layer_scores_zero_and_is_flagged(graded_examples: GradedRun
     assert "review: cell" in graded_examples.rows["cheater.ipynb"]["message"]
     feedback = (graded_examples.out / "feedback" / "cheater.md").read_text()
     assert "layer 0 (Multiply) is not one of the allowed torch.nn layers" in feedback
+
+
+def test_submissions_cannot_write_to_the_grader(graded_examples: GradedRun) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("dropping privileges to 'nobody' needs root (CI runs as root)")
+    planted = ROOT / "grader" / "pwned_by_submission.py"
+    assert not planted.exists(), "a submission wrote into the grader's code"
 
 
 def test_inputs_are_never_modified(graded_examples: GradedRun) -> None:
