@@ -69,8 +69,8 @@ def grade(
     )
     if imported:
         console.print(f"Wrote {out / 'canvas_grades.csv'} for {imported} Canvas student(s).")
-    else:
-        (out / "canvas_grades.csv").unlink()
+    else:  # no stale import from an earlier run in the same folder
+        (out / "canvas_grades.csv").unlink(missing_ok=True)
     write_feedback(rows, out / "feedback")
     possible = {
         name: sum(c.points for c in tf.test_cases) for name, tf in setup.hidden_tests.items()

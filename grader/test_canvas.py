@@ -50,3 +50,9 @@ def test_grade_import_has_canvas_columns(tmp_path: Path) -> None:
         ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Homework 1 (555)"],
         ["doejane", "101", "", "", "", "8.5"],
     ]
+
+
+def test_no_canvas_students_no_import_file(tmp_path: Path) -> None:
+    path = tmp_path / "canvas.csv"
+    assert write_grade_import([("local.ipynb", 3.0)], "Homework", path) == 0
+    assert not path.exists()
