@@ -28,6 +28,7 @@ demo: build
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m grader build --check
 
 test: lint build

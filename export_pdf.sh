@@ -6,7 +6,7 @@ unset CDPATH
 
 PROG=$(basename "$0")
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd -P)
-TEMPLATE_DIR="$SCRIPT_DIR/export"
+TEMPLATE_DIR="$SCRIPT_DIR/pdf_templates"
 
 usage() {
     cat <<EOF

@@ -44,14 +44,14 @@ LONG_TOKEN = "0123456789abcdef" * 14
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
-
 def unless_ci(missing: bool, reason: str) -> pytest.MarkDecorator:
     """Skip when a tool is missing, except in CI, where `make` installs every tool."""
     return pytest.mark.skipif(missing and not os.environ.get("CI"), reason=reason)
 
 
 needs_playwright = unless_ci(
-    importlib.util.find_spec("playwright") is None, "--web needs the playwright package")
+    importlib.util.find_spec("playwright") is None, "--web needs the playwright package"
+)
 needs_latex = unless_ci(
     not all(shutil.which(t) for t in ("xelatex", "pandoc", "pdftotext", "pdfimages")),
     "needs xelatex, pandoc and poppler-utils",
@@ -62,8 +62,10 @@ def question_cells(q: int) -> list:
     """Prompt, code and labelled free-text answer of synthetic question q (1..5)."""
     prompt = f"## Question {q}\n\nAnswer in code and in words. " + "Explain your reasoning. " * 16
     if q == 1:
-        prompt += "\n\nWe square the input, $x^2$, and sum:\n\n$$\\sum_{i=1}^{n} i^2 = " \
+        prompt += (
+            "\n\nWe square the input, $x^2$, and sum:\n\n$$\\sum_{i=1}^{n} i^2 = "
             "\\frac{n(n+1)(2n+1)}{6}$$"
+        )
     code = {
         1: "import torch\nx = torch.tensor([-3.0, 0.5, 3.0])\nprint(torch.nn.Hardtanh()(x))",
         2: "import matplotlib.pyplot as plt\nlosses = [1 / (e + 1) for e in range(10)]\n"
@@ -130,21 +132,37 @@ def tricky_notebook(markdown: str) -> nbformat.NotebookNode:
     code = new_code_cell(f"s = '{LONG_TOKEN}{CODE_TAIL}'\nshow_image()", execution_count=1)
     code.outputs = [
         new_output("stream", name="stdout", text=f"{LONG_TOKEN}{OUTPUT_TAIL}\n"),
-        new_output("display_data", data={
-            "image/png": base64.b64encode(png_bytes()).decode(), "text/plain": "<Figure>"}),
+        new_output(
+            "display_data",
+            data={"image/png": base64.b64encode(png_bytes()).decode(), "text/plain": "<Figure>"},
+        ),
     ]
-    huge = new_code_cell(f"blob = '{'x' * 5000}{HUGE_TAIL}'\nraise ValueError(blob)",
-                         execution_count=2)
-    huge.outputs = [new_output("error", ename="ValueError", evalue="x", traceback=[
-        "\x1b[0;31mValueError\x1b[0m: " + "y" * 5000 + HUGE_TAIL.lower()])]
+    huge = new_code_cell(
+        f"blob = '{'x' * 5000}{HUGE_TAIL}'\nraise ValueError(blob)", execution_count=2
+    )
+    huge.outputs = [
+        new_output(
+            "error",
+            ename="ValueError",
+            evalue="x",
+            traceback=["\x1b[0;31mValueError\x1b[0m: " + "y" * 5000 + HUGE_TAIL.lower()],
+        )
+    ]
     cells = [new_markdown_cell("## Question 1"), new_markdown_cell(markdown), code, huge]
     return new_notebook(cells=cells, metadata={"kernelspec": KERNEL})
 
 
-def run_export(*args: str | Path, cwd: Path | None = None,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+def run_export(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def normalize(text: str) -> str:
@@ -161,13 +179,15 @@ def compact(text: str) -> str:
 
 
 def pdf_text(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
 
 
 def pdf_image_count(pdf: Path) -> int:
-    listing = subprocess.run(["pdfimages", "-list", str(pdf)], check=True, capture_output=True,
-                             text=True).stdout.splitlines()[2:]
+    listing = subprocess.run(
+        ["pdfimages", "-list", str(pdf)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()[2:]
     return sum(1 for line in listing if line.split()[2] == "image")
 
 
@@ -195,8 +215,12 @@ def answer_cells(nb_path: Path) -> list[tuple[str, str]]:
 
 def image_outputs(nb_path: Path) -> int:
     notebook = nbformat.read(nb_path, as_version=4)
-    return sum(1 for cell in notebook.cells for out in cell.get("outputs", [])
-               if {"image/png", "image/jpeg"} & set(out.get("data", {})))
+    return sum(
+        1
+        for cell in notebook.cells
+        for out in cell.get("outputs", [])
+        if {"image/png", "image/jpeg"} & set(out.get("data", {}))
+    )
 
 
 def assert_homework_pdf(pdf: Path, sentences: list[str], figures: int = 1) -> str:
@@ -279,8 +303,9 @@ def test_missing_latex_tool(tmp_path: Path, tools: tuple[str, ...]) -> None:
     assert len(message.splitlines()) == 1, message
     assert all(tool in message for tool in tools)
     if sys.platform.startswith("linux"):
-        assert ("apt-get install pandoc texlive-xetex texlive-fonts-recommended "
-                "texlive-plain-generic") in message
+        assert (
+            "apt-get install pandoc texlive-xetex texlive-fonts-recommended texlive-plain-generic"
+        ) in message
     assert not (tmp_path / "submission").exists()
 
 
@@ -288,8 +313,9 @@ def test_missing_latex_tool(tmp_path: Path, tools: tuple[str, ...]) -> None:
 def test_missing_chromium(tmp_path: Path) -> None:
     nb = tmp_path / "homework.ipynb"
     nbformat.write(tricky_notebook("Some text."), nb)
-    env = env_without(tmp_path, "chromium", "chromium-browser", "google-chrome",
-                      "google-chrome-stable")
+    env = env_without(
+        tmp_path, "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"
+    )
     result = run_export("--web", nb, env=env)
     assert result.returncode != 0
     assert "Chromium" in result.stderr
@@ -310,7 +336,11 @@ def test_synthetic_homework_pdf(synthetic_dir: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert sha256(nb) == before
     assert sorted(p.name for p in work.iterdir()) == [
-        "homework.ipynb", "homework.pdf", "submission", "submission.zip"]
+        "homework.ipynb",
+        "homework.pdf",
+        "submission",
+        "submission.zip",
+    ]
     pdf = check_submission(work, "homework", original)
     text = assert_homework_pdf(pdf, SENTENCES, figures=2)
     for q in range(1, 6):  # bold labels survive, without markdown asterisks
@@ -326,8 +356,9 @@ def test_synthetic_homework_pdf(synthetic_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_latex
-def test_solution_notebook_pdf(executed_solution_notebook: Path, reference_sentences: list[str],
-                               tmp_path: Path) -> None:
+def test_solution_notebook_pdf(
+    executed_solution_notebook: Path, reference_sentences: list[str], tmp_path: Path
+) -> None:
     """The executed reference solution: every question, answer label, known sentence, figure."""
     nb = tmp_path / "nb dir" / executed_solution_notebook.name
     nb.parent.mkdir()

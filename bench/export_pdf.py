@@ -23,8 +23,9 @@ from test_export_pdf import write_synthetic_notebook  # noqa: E402
 
 def page_count(pdf: Path) -> int:
     info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True)
-    return int(next(line.split()[1] for line in info.stdout.splitlines()
-                    if line.startswith("Pages:")))
+    return int(
+        next(line.split()[1] for line in info.stdout.splitlines() if line.startswith("Pages:"))
+    )
 
 
 def time_export(notebook: Path, web: bool) -> tuple[float, int]:
@@ -53,8 +54,10 @@ def main() -> None:
             times.append(seconds)
             print(f"run {run}: {seconds:.1f} s, {pages} pages")
         route = "web" if args.web else "latex"
-        print(f"{notebook.name} ({route}): median {statistics.median(times):.1f} s, "
-              f"min {min(times):.1f} s over {args.runs} runs, {pages} pages")
+        print(
+            f"{notebook.name} ({route}): median {statistics.median(times):.1f} s, "
+            f"min {min(times):.1f} s over {args.runs} runs, {pages} pages"
+        )
 
 
 if __name__ == "__main__":

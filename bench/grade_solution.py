@@ -19,7 +19,9 @@ def main(notebooks: list[str]) -> None:
             started = time.perf_counter()
             subprocess.run(
                 [sys.executable, "-m", "grader", "grade", "--out", out, notebook],
-                cwd=ROOT, check=True, capture_output=True,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
             )
             seconds = time.perf_counter() - started
             row = (Path(out) / "grades.csv").read_text().splitlines()[1]

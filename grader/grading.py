@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -22,32 +22,17 @@ import nbformat
 from grader import runner
 from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
 from grader.checks import exported_names, prepare_all, q1, q2
-from grader.judge import QuestionResult, judge, load_hidden_tests
+from grader.exported_answers import ExportUnreadable, load_exported_answers
+from grader.judge import judge, load_hidden_tests
 from grader.modelspec import ALLOWED_LAYERS, LAYER_ARGS
-from grader.submission import InvalidSubmission, Submission, load_submission
-from grader.submission_data import ExportUnreadable, load_submission_data
+from grader.results import GradeRow, Status
+from grader.submitted_file import InvalidSubmission, SubmittedFile, read_submitted_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_USER = "nobody"
 MAX_PROCESSES = 512
 MAX_FILE_BYTES = 1_000_000_000
 KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HOMEWORK_DATA_DIR", "OMP_NUM_THREADS")
-
-
-@dataclass
-class GradeRow:
-    """The outcome for one submission file."""
-
-    submission: str
-    status: str
-    message: str = ""
-    questions: dict[str, QuestionResult] = field(default_factory=dict)
-    cell_errors: list[str] = field(default_factory=list)
-    review: list[str] = field(default_factory=list)  # for a person to look at; no points change
-
-    @property
-    def total(self) -> float:
-        return sum(result.earned for result in self.questions.values())
 
 
 @dataclass
@@ -118,7 +103,7 @@ def _sandbox_env(sandbox: Path) -> dict[str, str]:
     return env
 
 
-def _prepare_sandbox(submission: Submission, setup: GradingSetup, sandbox: Path) -> dict:
+def _prepare_sandbox(submission: SubmittedFile, setup: GradingSetup, sandbox: Path) -> dict:
     """Fill the sandbox folder; returns the export request (it holds the grader's probe inputs)."""
     sandbox.mkdir(parents=True)
     nbformat.write(submission.notebook, sandbox / runner.NOTEBOOK)
@@ -189,27 +174,32 @@ def _runner_failure(sandbox: Path) -> str:
 def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
     """Grade one submission file; never raises for a bad submission."""
     try:
-        submission = load_submission(path)
+        submission = read_submitted_file(path)
     except InvalidSubmission as error:
-        return GradeRow(submission=path.name, status="invalid", message=str(error))
+        return GradeRow(submission=path.name, status=Status.INVALID, message=str(error))
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         sandbox = Path(tmp) / "sandbox"
         request = _prepare_sandbox(submission, setup, sandbox)
         outcome = _execute(sandbox, setup, request)
         _keep_outputs(submission, sandbox, setup.out_dir)
         log = _run_log(sandbox)
-        row = GradeRow(submission=path.name, status="ok", cell_errors=log.get("cell_errors", []))
+        row = GradeRow(
+            submission=path.name, status=Status.OK, cell_errors=log.get("cell_errors", [])
+        )
         if outcome == "timeout" or "CellTimeoutError" in str(log.get("message", "")):
-            row.status, row.message = "timeout", f"the notebook ran longer than {setup.timeout} s"
+            row.status, row.message = (
+                Status.TIMEOUT,
+                f"the notebook ran longer than {setup.timeout} s",
+            )
             return row
         if log.get("status") != "ok":
-            row.status = "error"
+            row.status = Status.ERROR
             row.message = str(log.get("message") or _runner_failure(sandbox))[:300]
             return row
         try:
-            data = load_submission_data(sandbox / runner.EXPORT_DIR)
+            data = load_exported_answers(sandbox / runner.ANSWERS_DIR)
         except ExportUnreadable as error:
-            row.status, row.message = "error", f"answers could not be exported: {error}"[:300]
+            row.status, row.message = Status.ERROR, f"answers could not be exported: {error}"[:300]
             return row
     data.grader_inputs = {"q1_inputs": request["q1_inputs"]}
     row.questions = judge(data, setup.hidden_tests)
@@ -233,11 +223,11 @@ def review_flags(notebook: nbformat.NotebookNode) -> list[str]:
     ]
 
 
-def _keep_outputs(submission: Submission, sandbox: Path, out_dir: Path) -> None:
+def _keep_outputs(submission: SubmittedFile, sandbox: Path, out_dir: Path) -> None:
     """Keep export, executed notebook and submitted PDF (audit, feedback, manual grading)."""
-    export = sandbox / runner.EXPORT_DIR
+    export = sandbox / runner.ANSWERS_DIR
     if export.is_dir():
-        shutil.copytree(export, out_dir / "exports" / submission.name, dirs_exist_ok=True)
+        shutil.copytree(export, out_dir / "answers" / submission.name, dirs_exist_ok=True)
     executed = sandbox / runner.EXECUTED
     if executed.is_file():
         (out_dir / "executed").mkdir(parents=True, exist_ok=True)
@@ -275,7 +265,7 @@ def grade_all(paths: list[Path], setup: GradingSetup, progress=print) -> list[Gr
             rows.append(
                 GradeRow(
                     submission=pdf.name,
-                    status="invalid",
+                    status=Status.INVALID,
                     message="only a PDF was submitted; the notebook is missing",
                 )
             )

@@ -2,38 +2,15 @@
 
 The autograder's test files (``build/autograder/tests/qN.py``, generated from the master
 notebook) hold public and hidden cases; only hidden cases carry points and only they run here,
-with ``submission`` (a ``SubmissionData``) as their one argument.
+with ``submission`` (a ``ExportedAnswers``) as their one argument.
 """
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from otter.test_files import ExceptionTestFile
 
-from grader.submission_data import SubmissionData
-
-
-@dataclass
-class CaseResult:
-    """One hidden test case."""
-
-    name: str
-    points: float
-    earned: float
-    message: str
-
-
-@dataclass
-class QuestionResult:
-    """All hidden cases of one question."""
-
-    name: str
-    possible: float
-    cases: list[CaseResult] = field(default_factory=list)
-
-    @property
-    def earned(self) -> float:
-        return sum(case.earned for case in self.cases)
+from grader.exported_answers import ExportedAnswers
+from grader.results import CaseResult, QuestionResult
 
 
 def load_hidden_tests(tests_dir: Path) -> dict[str, ExceptionTestFile]:
@@ -53,7 +30,7 @@ def _failure_reason(message: str) -> str:
 
 
 def judge(
-    data: SubmissionData, test_files: dict[str, ExceptionTestFile]
+    data: ExportedAnswers, test_files: dict[str, ExceptionTestFile]
 ) -> dict[str, QuestionResult]:
     """Run every hidden case against ``data``."""
     results = {}

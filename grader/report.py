@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from grader.grading import GradeRow
+from grader.results import GradeRow
 
 AUTOGRADED = ("q1", "q2", "q4", "q5")
 COLUMNS = ("submission", *AUTOGRADED, "total", "status", "message")

@@ -3,7 +3,7 @@
 Run as its own process (``python -m grader.runner SANDBOX TIMEOUT`` with the export request as
 JSON on stdin, so student code cannot read the grader's probe inputs from a file before the
 exporter runs), usually as an unprivileged user. It writes into the sandbox:
-``executed.ipynb``, ``export/`` (see ``grader.submission_data``) and ``run.json`` (how it went).
+``executed.ipynb``, ``answers/`` (see ``grader.exported_answers``) and ``run.json`` (how it went).
 Nothing here is trusted by the judge: student code runs in the kernel this process starts.
 """
 
@@ -17,13 +17,13 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from grader import extract
+from grader import kernel_export
 
 NOTEBOOK = "homework.ipynb"
 EXECUTED = "executed.ipynb"
 RUN_LOG = "run.json"
 KERNEL_PID = "kernel.pid"
-EXPORT_DIR = "export"
+ANSWERS_DIR = "answers"
 MAX_REPORTED_ERRORS = 5
 
 
@@ -31,8 +31,8 @@ def extraction_cell(request: dict) -> nbformat.NotebookNode:
     """A code cell that runs the exporter in its own namespace, after all student cells."""
     source = (
         f"_grader_exporter = {{}}\n"
-        f"exec({Path(extract.__file__).read_text()!r}, _grader_exporter)\n"
-        f"_grader_exporter['export_submission'](globals(), {EXPORT_DIR!r}, {request!r})\n"
+        f"exec({Path(kernel_export.__file__).read_text()!r}, _grader_exporter)\n"
+        f"_grader_exporter['export_answers'](globals(), {ANSWERS_DIR!r}, {request!r})\n"
     )
     return nbformat.v4.new_code_cell(source)
 

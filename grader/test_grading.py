@@ -8,7 +8,7 @@ import sys
 import nbformat
 import pytest
 
-from conftest import ROOT, GradedRun, run_grader, sha256
+from grader.testing import ROOT, GradedRun, run_grader, sha256
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 Each module declares what the judge needs from a submission (``VALUES``, ``MODELS``, ``FILES``)
 and ``check_*`` functions that raise ``AssertionError`` with a student-readable message.
-The hidden test cells of the master notebook call these functions with a ``SubmissionData``.
+The hidden test cells of the master notebook call these functions with a ``ExportedAnswers``.
 """
 
 from types import ModuleType

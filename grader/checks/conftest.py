@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from grader.checks import q5
-from grader.submission_data import load_submission_data
+from grader.exported_answers import load_exported_answers
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +16,7 @@ def q5_reference(graded_examples) -> dict[str, Any]:
     the notebook's own ``q5-run`` cell trained them in the sandbox, so the tests check exactly
     what a student running the reference would submit. Keys are the notebook's names.
     """
-    data = load_submission_data(graded_examples.out / "exports" / "solution")
+    data = load_exported_answers(graded_examples.out / "answers" / "solution")
     models = {name: data.model(name) for name in q5.MODELS}
     curves = {name: [tuple(pair) for pair in data.value(name)] for name in q5.VALUES}
     return models | curves

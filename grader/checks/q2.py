@@ -46,8 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from grader.exported_answers import ExportedAnswers
 from grader.modelspec import ModelSpec
-from grader.submission_data import SubmissionData
 
 VALUES = ["q2_best_train_mse", "q2_best_test_mse"]
 MODELS = ["q2_model"]
@@ -148,7 +148,7 @@ def measure(model: nn.Sequential, seed: int) -> Evaluation:
     return Evaluation(seed, mse, tuple(mean_squared_error(c, seed) for c in copies))
 
 
-def evaluate(submission: SubmissionData, seed: int | None = None) -> Evaluation:
+def evaluate(submission: ExportedAnswers, seed: int | None = None) -> Evaluation:
     """Rebuild ``q2_model`` (AssertionError with the reason if impossible) and measure it."""
     seed = SESSION_SEED if seed is None else seed
     if MODEL in submission.models:  # check the size before rebuilding allocates the layers
@@ -174,7 +174,7 @@ def check_learned(evaluation: Evaluation) -> None:
     )
 
 
-def _check_tier(submission: SubmissionData, bound: float, seed: int | None) -> None:
+def _check_tier(submission: ExportedAnswers, bound: float, seed: int | None) -> None:
     """Award a tier only for an MSE below ``bound`` that re-initialisation destroys."""
     evaluation = evaluate(submission, seed)
     assert evaluation.mse < bound, (
@@ -185,17 +185,17 @@ def _check_tier(submission: SubmissionData, bound: float, seed: int | None) -> N
     check_learned(evaluation)
 
 
-def check_mse_below_1e10(submission: SubmissionData, seed: int | None = None) -> None:
+def check_mse_below_1e10(submission: ExportedAnswers, seed: int | None = None) -> None:
     """Tier 1: clearly better than predicting 0."""
     _check_tier(submission, 1e10, seed)
 
 
-def check_mse_below_1e9(submission: SubmissionData, seed: int | None = None) -> None:
+def check_mse_below_1e9(submission: ExportedAnswers, seed: int | None = None) -> None:
     """Tier 2: RMS error below 10% of the targets' standard deviation."""
     _check_tier(submission, 1e9, seed)
 
 
-def check_mse_below_1e8(submission: SubmissionData, seed: int | None = None) -> None:
+def check_mse_below_1e8(submission: ExportedAnswers, seed: int | None = None) -> None:
     """Tier 3: RMS error below 3% of the targets' standard deviation."""
     _check_tier(submission, 1e8, seed)
 

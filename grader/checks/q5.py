@@ -49,7 +49,7 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from grader.submission_data import SubmissionData
+from grader.exported_answers import ExportedAnswers
 
 PLAIN_MODEL = "q5_plain_model"
 BN_MODEL = "q5_bn_model"
@@ -151,12 +151,12 @@ def _check_architecture(name: str, model: nn.Sequential, batch_norm: bool) -> No
             )
 
 
-def check_plain_architecture(submission: SubmissionData) -> None:
+def check_plain_architecture(submission: ExportedAnswers) -> None:
     """784-100-100-100-10, each hidden Linear followed by Sigmoid, no BN."""
     _check_architecture(PLAIN_MODEL, submission.model(PLAIN_MODEL), batch_norm=False)
 
 
-def check_bn_architecture(submission: SubmissionData) -> None:
+def check_bn_architecture(submission: ExportedAnswers) -> None:
     """As the plain net, with BatchNorm1d(100) between every hidden Linear and its Sigmoid."""
     _check_architecture(BN_MODEL, submission.model(BN_MODEL), batch_norm=True)
 
@@ -189,7 +189,7 @@ def mnist_accuracy(model: nn.Module, name: str = "the model") -> float:
     return correct / len(labels)
 
 
-def _check_accuracy(submission: SubmissionData, name: str, bound: float) -> None:
+def _check_accuracy(submission: ExportedAnswers, name: str, bound: float) -> None:
     model = submission.model(name)
     model.eval()
     accuracy = mnist_accuracy(model, name)
@@ -200,12 +200,12 @@ def _check_accuracy(submission: SubmissionData, name: str, bound: float) -> None
     )
 
 
-def check_plain_accuracy(submission: SubmissionData) -> None:
+def check_plain_accuracy(submission: ExportedAnswers) -> None:
     """The trained network without BN reaches PLAIN_MIN_ACCURACY on the MNIST test set."""
     _check_accuracy(submission, PLAIN_MODEL, PLAIN_MIN_ACCURACY)
 
 
-def check_bn_accuracy(submission: SubmissionData) -> None:
+def check_bn_accuracy(submission: ExportedAnswers) -> None:
     """The trained BN network reaches BN_MIN_ACCURACY on the MNIST test set."""
     _check_accuracy(submission, BN_MODEL, BN_MIN_ACCURACY)
 
@@ -217,7 +217,7 @@ def _number(value: Any) -> bool:
     return type(value) in (int, float) and math.isfinite(value)
 
 
-def curve(submission: SubmissionData, name: str) -> Curve:
+def curve(submission: ExportedAnswers, name: str) -> Curve:
     """The exported curve as (step, accuracy) pairs, validated: int steps, accuracies in [0, 1]."""
     value = submission.value(name)
     shape_ok = (
@@ -254,7 +254,7 @@ def _check_spacing(name: str, points: Curve) -> None:
     )
 
 
-def check_curves(submission: SubmissionData) -> None:
+def check_curves(submission: ExportedAnswers) -> None:
     """Both curves: measurements at most MAX_GAP steps apart, up to TOTAL_STEPS."""
     for name in (PLAIN_CURVE, BN_CURVE):
         _check_spacing(name, curve(submission, name))
@@ -272,7 +272,7 @@ def early_mean(points: Curve, name: str) -> float:
     return sum(window) / len(window)
 
 
-def check_bn_ahead_early(submission: SubmissionData) -> None:
+def check_bn_ahead_early(submission: ExportedAnswers) -> None:
     """Mean held-out accuracy over steps 500-5,000: BN's at least EARLY_BN_FLOOR, above plain's."""
     plain = early_mean(curve(submission, PLAIN_CURVE), PLAIN_CURVE)
     bn = early_mean(curve(submission, BN_CURVE), BN_CURVE)
@@ -288,7 +288,7 @@ def check_bn_ahead_early(submission: SubmissionData) -> None:
     )
 
 
-def check_figure(submission: SubmissionData) -> None:
+def check_figure(submission: ExportedAnswers) -> None:
     """The figure file is a readable PNG of reasonable size that is not blank."""
     data = submission.file(FIGURE)
     assert data.startswith(PNG_SIGNATURE), f"`{FIGURE}` is not a PNG file"

@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from grader.checks import q1
-from grader.submission_data import SubmissionData
+from grader.exported_answers import ExportedAnswers
 
 INPUTS = q1.probe_inputs(seed=7)
 
 
-def probed(outputs, weight=((1.0, 1.0),), bias=(0.0,)) -> SubmissionData:
+def probed(outputs, weight=((1.0, 1.0),), bias=(0.0,)) -> ExportedAnswers:
     probe = {"weight": [list(w) for w in weight], "bias": list(bias), "outputs": outputs}
-    return SubmissionData(probes={"q1": probe}, grader_inputs={"q1_inputs": INPUTS})
+    return ExportedAnswers(probes={"q1": probe}, grader_inputs={"q1_inputs": INPUTS})
 
 
 def correct_sums() -> list[list[float]]:
@@ -51,4 +51,4 @@ def test_garbage_outputs_fail_cleanly() -> None:
     with pytest.raises(AssertionError):
         q1.check_adds_any_magnitude(probed("not numbers"))
     with pytest.raises(AssertionError, match="could not be graded"):
-        q1.check_adds_any_magnitude(SubmissionData(grader_inputs={"q1_inputs": INPUTS}))
+        q1.check_adds_any_magnitude(ExportedAnswers(grader_inputs={"q1_inputs": INPUTS}))

@@ -18,9 +18,9 @@ from torch import nn
 
 from grader import modelspec
 from grader.checks import q2
+from grader.exported_answers import ExportedAnswers
 from grader.modelspec import ModelSpec, Scale, spec_from_module
 from grader.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells, tagged_sources
-from grader.submission_data import SubmissionData
 
 SEEDS = (0, 1, 2)
 TIERS = (q2.check_mse_below_1e10, q2.check_mse_below_1e9, q2.check_mse_below_1e8)
@@ -35,11 +35,11 @@ def judge_seed(seed: int) -> int:
     return 1000 + seed
 
 
-def submission_of(model: nn.Sequential) -> SubmissionData:
-    return SubmissionData(models={q2.MODEL: spec_from_module(model)})
+def submission_of(model: nn.Sequential) -> ExportedAnswers:
+    return ExportedAnswers(models={q2.MODEL: spec_from_module(model)})
 
 
-def assert_fails_every_tier(submission: SubmissionData, seed: int, reason: str) -> None:
+def assert_fails_every_tier(submission: ExportedAnswers, seed: int, reason: str) -> None:
     for check in TIERS:
         with pytest.raises(AssertionError, match=reason):
             check(submission, seed=judge_seed(seed))
@@ -181,14 +181,16 @@ def test_gate_blocks_even_an_accurate_model(seed: int, monkeypatch: pytest.Monke
 
 NOT_EXPORTED = "TypeError: it is a Net, not a torch.nn.Sequential"  # the exporter's reason
 UNGRADABLE = {
-    "not exported": (SubmissionData(problems={q2.MODEL: NOT_EXPORTED}), NOT_EXPORTED),
-    "missing": (SubmissionData(), "not defined"),
+    "not exported": (ExportedAnswers(problems={q2.MODEL: NOT_EXPORTED}), NOT_EXPORTED),
+    "missing": (ExportedAnswers(), "not defined"),
     "layer not allowed": (
-        SubmissionData(models={q2.MODEL: ModelSpec(layers=[("Bilinear", {})])}), "not allowed"
+        ExportedAnswers(models={q2.MODEL: ModelSpec(layers=[("Bilinear", {})])}),
+        "not allowed",
     ),
     "wrong output shape": (submission_of(nn.Sequential(nn.Linear(2, 2))), r"shape \(1000, 2\)"),
     "too large": (
-        submission_of(nn.Sequential(nn.Linear(2, 800_000), nn.Linear(800_000, 2))), "parameters"
+        submission_of(nn.Sequential(nn.Linear(2, 800_000), nn.Linear(800_000, 2))),
+        "parameters",
     ),
 }
 
@@ -225,6 +227,7 @@ def _fill(module: nn.Module) -> None:
 
 
 # Public tests of the notebook section, run against the reference model.
+
 
 def public_tests() -> dict[str, Any]:
     """The public Q2 test functions of the master notebook (cells defining ``test_q2_*``)."""
@@ -265,6 +268,7 @@ def test_public_tests_reject_broken_answers() -> None:
 
 
 # Static check of the notebook source.
+
 
 def in_forward(*body: str) -> str:
     lines = "".join(f"        {line}\n" for line in body)

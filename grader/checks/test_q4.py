@@ -3,8 +3,8 @@
 import pytest
 
 from grader.checks import q4
+from grader.exported_answers import ExportedAnswers
 from grader.notebook_code import MASTER_NOTEBOOK, same_class
-from grader.submission_data import SubmissionData
 
 REFERENCE = {
     "q4_1_kernel_1": [229, 229],
@@ -17,8 +17,8 @@ REFERENCE = {
 CHECKS = [q4.check_part_1, q4.check_part_2, q4.check_part_3, q4.check_part_4]
 
 
-def submission(**changes) -> SubmissionData:
-    return SubmissionData(values=REFERENCE | changes)
+def submission(**changes) -> ExportedAnswers:
+    return ExportedAnswers(values=REFERENCE | changes)
 
 
 def test_trusted_younet_is_the_given_one() -> None:
@@ -72,6 +72,6 @@ def test_stated_shapes_must_match_own_network() -> None:
 
 
 def test_missing_answer_is_reported() -> None:
-    data = SubmissionData(values={}, problems={"q4_3_shapes": "values of type X cannot be graded"})
+    data = ExportedAnswers(values={}, problems={"q4_3_shapes": "values of type X cannot be graded"})
     with pytest.raises(AssertionError, match="cannot be graded"):
         q4.check_part_3(data)

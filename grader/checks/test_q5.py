@@ -22,8 +22,8 @@ from torch import nn
 
 from grader import notebook_code
 from grader.checks import q5
+from grader.exported_answers import ExportedAnswers
 from grader.modelspec import spec_from_module
-from grader.submission_data import SubmissionData
 
 PLAIN_TOO_LOW = re.escape(f"below {q5.PLAIN_MIN_ACCURACY}")
 BN_TOO_LOW = re.escape(f"below {q5.BN_MIN_ACCURACY}")
@@ -85,16 +85,16 @@ def flat_curve(level: float, every: int = 20, end: int = 50_000) -> list[list[fl
 
 def submission(
     models: dict[str, nn.Sequential] | None = None, figure: bytes | None = None, **values: Any
-) -> SubmissionData:
+) -> ExportedAnswers:
     values = {q5.PLAIN_CURVE: flat_curve(0.9), q5.BN_CURVE: flat_curve(0.95)} | values
-    return SubmissionData(
+    return ExportedAnswers(
         values=values,
         models={name: spec_from_module(model) for name, model in (models or {}).items()},
         files={q5.FIGURE: png() if figure is None else figure},
     )
 
 
-def reference_submission(reference: dict[str, Any], **changes: Any) -> SubmissionData:
+def reference_submission(reference: dict[str, Any], **changes: Any) -> ExportedAnswers:
     entries = reference | changes
     return submission(
         models={name: entries[name] for name in q5.MODELS},

@@ -1,6 +1,6 @@
 """Runs INSIDE the sandboxed student kernel: export what the judge needs as plain data.
 
-The runner sends this file's source to the kernel and calls ``export_submission``. It must only
+The runner sends this file's source to the kernel and calls ``export_answers``. It must only
 use the standard library and torch. Nothing it writes is trusted: the judge re-validates all of it.
 """
 
@@ -82,7 +82,7 @@ def _record(problems: dict[str, str], name: str, action: Any) -> Any:
         return None
 
 
-def export_submission(namespace: dict[str, Any], out_dir: str, request: dict[str, Any]) -> None:
+def export_answers(namespace: dict[str, Any], out_dir: str, request: dict[str, Any]) -> None:
     """Write export.json, weights.pt and files/ for the names in ``request``."""
     import torch
 

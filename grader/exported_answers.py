@@ -1,6 +1,6 @@
 """What the judge knows about a submission: plain data exported from the sandboxed kernel.
 
-On disk (written by ``grader.extract`` inside the kernel, read here without running any code):
+On disk (written by ``grader.kernel_export`` inside the kernel, read here without running any code):
 ``export.json`` (values, probes, problems, model layer lists), ``weights.pt`` (state dicts,
 loaded with ``weights_only=True``) and ``files/`` (copies of files the notebook wrote).
 """
@@ -25,7 +25,7 @@ class ExportUnreadable(ValueError):
 
 
 @dataclass
-class SubmissionData:
+class ExportedAnswers:
     """Values, models, files and probe results of one executed submission."""
 
     values: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +67,7 @@ class SubmissionData:
         return self.probes[name]
 
 
-def load_submission_data(folder: Path) -> SubmissionData:
+def load_exported_answers(folder: Path) -> ExportedAnswers:
     """Read an export folder; raises ``ExportUnreadable`` with the reason if it is unusable."""
     try:
         exported = json.loads((folder / EXPORT_JSON).read_text())
@@ -84,7 +84,7 @@ def load_submission_data(folder: Path) -> SubmissionData:
             if files_dir.is_dir()
             else {}
         )
-        return SubmissionData(
+        return ExportedAnswers(
             values=exported["values"],
             models=models,
             files=files,

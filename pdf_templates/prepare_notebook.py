@@ -51,8 +51,10 @@ def main(path: str, title: str, shown: str, *options: str) -> None:
             for cell in cells:
                 split_cell(cell)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        sys.exit(f"export_pdf.sh: error: '{shown}' is not a valid notebook file ({e!r});"
-                 " open it in Jupyter and save it again")
+        sys.exit(
+            f"export_pdf.sh: error: '{shown}' is not a valid notebook file ({e!r});"
+            " open it in Jupyter and save it again"
+        )
     with open(path, "w", encoding="utf-8") as f:
         json.dump(notebook, f)
 

@@ -19,7 +19,7 @@ class InvalidSubmission(ValueError):
 
 
 @dataclass
-class Submission:
+class SubmittedFile:
     """A parsed submission: its label for the grade table, the notebook and its PDF, if any."""
 
     name: str
@@ -69,7 +69,7 @@ def _from_zip(path: Path) -> tuple[nbformat.NotebookNode, bytes | None]:
         raise InvalidSubmission(f"{path.name} is not a valid zip file") from error
 
 
-def load_submission(path: Path) -> Submission:
+def read_submitted_file(path: Path) -> SubmittedFile:
     """Parse ``path`` (read-only); raises ``InvalidSubmission`` with the reason."""
     if not path.is_file():
         raise InvalidSubmission(f"{path} does not exist or is not a file")
@@ -79,4 +79,4 @@ def load_submission(path: Path) -> Submission:
         notebook, pdf = parse_notebook(path.read_bytes(), path.name), None
     else:
         raise InvalidSubmission(f"{path.name} is not a notebook (.ipynb) or a submission zip")
-    return Submission(name=path.stem, source=path, notebook=notebook, pdf=pdf)
+    return SubmittedFile(name=path.stem, source=path, notebook=notebook, pdf=pdf)

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.submission import InvalidSubmission, load_submission
+from grader.submitted_file import InvalidSubmission, read_submitted_file
 
 
 def write_notebook(path: Path) -> Path:
@@ -17,7 +17,7 @@ def write_notebook(path: Path) -> Path:
 
 
 def test_reads_a_notebook(tmp_path: Path) -> None:
-    submission = load_submission(write_notebook(tmp_path / "alice.ipynb"))
+    submission = read_submitted_file(write_notebook(tmp_path / "alice.ipynb"))
     assert submission.name == "alice"
     assert submission.notebook.cells[0].source == "x = 1"
     assert submission.pdf is None
@@ -29,7 +29,7 @@ def test_reads_an_export_zip_with_its_pdf(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "w") as handle:
         handle.write(notebook, "homework.ipynb")
         handle.writestr("homework.pdf", b"%PDF")
-    submission = load_submission(archive)
+    submission = read_submitted_file(archive)
     assert submission.name == "bob" and submission.pdf == b"%PDF"
 
 
@@ -50,7 +50,7 @@ def test_rejects_bad_files_with_reason(
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(InvalidSubmission, match=re.escape(reason)):
-        load_submission(path)
+        read_submitted_file(path)
     assert path.read_bytes() == content
 
 
@@ -61,9 +61,9 @@ def test_rejects_zip_with_two_notebooks(tmp_path: Path) -> None:
         handle.write(notebook, "one.ipynb")
         handle.write(notebook, "two.ipynb")
     with pytest.raises(InvalidSubmission, match="holds 2 notebooks"):
-        load_submission(archive)
+        read_submitted_file(archive)
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidSubmission, match="does not exist"):
-        load_submission(tmp_path / "gone.ipynb")
+        read_submitted_file(tmp_path / "gone.ipynb")

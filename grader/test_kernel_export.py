@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from grader.extract import export_submission
+from grader.exported_answers import ExportUnreadable, load_exported_answers
 from grader.grading import export_request
+from grader.kernel_export import export_answers
 from grader.modelspec import Scale
-from grader.submission_data import ExportUnreadable, load_submission_data
 
 
 class Doubler(nn.Module):
@@ -35,7 +35,7 @@ class FixedAddModule(nn.Module):
 def exported(tmp_path: Path, namespace: dict, **request_changes) -> Path:
     request = export_request() | request_changes
     out = tmp_path / "export"
-    export_submission(namespace, str(out), request)
+    export_answers(namespace, str(out), request)
     return out
 
 
@@ -51,7 +51,7 @@ def test_values_models_files_and_probe_round_trip(tmp_path: Path, monkeypatch) -
         "q2_model": model,
         "FixedAddModule": FixedAddModule,
     }
-    data = load_submission_data(exported(tmp_path, namespace, q1_inputs=[[1.0, 2.0]]))
+    data = load_exported_answers(exported(tmp_path, namespace, q1_inputs=[[1.0, 2.0]]))
     assert data.value("q4_1_kernel_1") == [229, 229]
     assert data.value("q4_3_shapes") == [[28, 28], [256, 256]]
     assert data.value("q2_best_test_mse") == 3e6
@@ -71,7 +71,7 @@ def test_values_models_files_and_probe_round_trip(tmp_path: Path, monkeypatch) -
     ],
 )
 def test_models_outside_the_whitelist_are_not_exported(tmp_path: Path, model, reason) -> None:
-    data = load_submission_data(exported(tmp_path, {"q2_model": model}))
+    data = load_exported_answers(exported(tmp_path, {"q2_model": model}))
     assert "q2_model" not in data.models
     with pytest.raises(AssertionError, match=re.escape(reason)):
         data.model("q2_model")
@@ -83,7 +83,7 @@ def test_unexportable_values_and_broken_probe_are_reported(tmp_path: Path) -> No
             raise RuntimeError("boom")
 
     namespace = {"q4_1_kernel_1": print, "FixedAddModule": Broken}
-    data = load_submission_data(exported(tmp_path, namespace))
+    data = load_exported_answers(exported(tmp_path, namespace))
     with pytest.raises(AssertionError, match="cannot be graded"):
         data.value("q4_1_kernel_1")
     with pytest.raises(AssertionError, match="boom"):
@@ -94,4 +94,4 @@ def test_unexportable_values_and_broken_probe_are_reported(tmp_path: Path) -> No
 
 def test_missing_export_is_unreadable(tmp_path: Path) -> None:
     with pytest.raises(ExportUnreadable):
-        load_submission_data(tmp_path)
+        load_exported_answers(tmp_path)
