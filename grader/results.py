@@ -47,9 +47,10 @@ class QuestionResult:
 class GradeRow:
     """The outcome for one submission file."""
 
-    submission: str
+    submission: str  # the submitted file's name, as the TA knows it
     status: Status
     message: str = ""
+    key: str = ""  # safe, unique name for this submission's files in --out (feedback/, ...)
     questions: dict[str, QuestionResult] = field(default_factory=dict)
     cell_errors: list[str] = field(default_factory=list)
     review: list[str] = field(default_factory=list)  # for a person to look at; no points change
@@ -75,6 +76,7 @@ class GradeRow:
             submission=data["submission"],
             status=Status(data["status"]),
             message=data.get("message", ""),
+            key=data.get("key", ""),
             questions=questions,
             cell_errors=list(data.get("cell_errors", [])),
             review=list(data.get("review", [])),
