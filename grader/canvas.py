@@ -7,15 +7,19 @@ and the PDF is kept for the people grading the written answers.
 
 import csv
 import re
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.submitted_file import InvalidSubmission, archive_members
+
 CANVAS_NAME = re.compile(
     r"^(?P<student>[^_]+)(?P<late>_LATE)?_(?P<user_id>\d+)_(?P<sub_id>\d+)_(?P<file>.+)$"
 )
 IMPORT_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+MAX_DOWNLOAD_BYTES = 4_000_000_000  # unpacked, on disk: a class of notebooks, PDFs and zips
 
 
 @dataclass
@@ -35,31 +39,50 @@ def parse_canvas_name(path: Path) -> CanvasFile | None:
     return CanvasFile(path, match["student"], match["user_id"], bool(match["late"]))
 
 
+def _download_members(path: Path) -> list[zipfile.ZipInfo] | None:
+    """The members of a Canvas bulk download, or None when ``path`` is not one within limits."""
+    if path.suffix.lower() != ".zip" or not path.is_file() or not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive_members(archive, path.name, MAX_DOWNLOAD_BYTES)
+    except (InvalidSubmission, zipfile.BadZipFile, OSError):
+        return None  # graded as a submission zip, which then reports what is wrong with it
+    names = [Path(member.filename).name for member in members]
+    if not names or not all(CANVAS_NAME.match(name) for name in names):
+        return None
+    return members
+
+
 def is_canvas_download(path: Path) -> bool:
-    """A zip whose members all carry Canvas's student prefix (an export zip has none)."""
-    if path.suffix.lower() != ".zip" or not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        names = [Path(name).name for name in archive.namelist() if not name.endswith("/")]
-    return bool(names) and all(CANVAS_NAME.match(name) for name in names)
+    """A zip within the archive limits whose files all carry Canvas's student prefix."""
+    return _download_members(path) is not None
 
 
 def unpack(download: Path, into: Path) -> list[Path]:
-    """Extract a bulk download (flat, names only: no path tricks) and list its files."""
+    """Extract a bulk download (flat, names only: no path tricks, no overwrites) and list it."""
     into.mkdir(parents=True, exist_ok=True)
     files = []
     with zipfile.ZipFile(download) as archive:
-        for member in archive.infolist():
+        for member in _download_members(download) or []:
             name = Path(member.filename).name
-            if member.is_dir() or not name:
-                continue
-            (into / name).write_bytes(archive.read(member))
-            files.append(into / name)
+            target = into / name
+            copy = 1
+            while target.exists():  # two members with one base name: keep both
+                copy += 1
+                target = into / f"{Path(name).stem}-{copy}{Path(name).suffix}"
+            with archive.open(member) as source, target.open("xb") as sink:
+                shutil.copyfileobj(source, sink)
+            files.append(target)
     return sorted(files)
 
 
 def expand_inputs(paths: list[Path], scratch: Path) -> list[Path]:
-    """Folders become their files and Canvas bulk downloads their members; the rest stays."""
+    """Folders become their files and Canvas bulk downloads their members; the rest stays.
+
+    Only a zip named on the command line can be a bulk download: members of a download and
+    files in a folder are graded as they are, never expanded.
+    """
     expanded: list[Path] = []
     for path in paths:
         if path.is_dir():

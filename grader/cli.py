@@ -9,8 +9,10 @@ from rich.console import Console
 
 from grader import build as builder
 from grader.canvas import write_grade_import
-from grader.grading import GradingSetup, grade_all, sandbox_user
-from grader.report import print_table, write_feedback, write_grades_csv
+from grader.data import DataUnavailable, default_data_dir
+from grader.grading import GradingSetup, grade_all
+from grader.report import print_table, terminal_text, write_feedback, write_grades_csv
+from grader.sandbox import SandboxUnavailable, parse_memory
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -46,6 +48,20 @@ def grade(
     canvas_assignment: Annotated[
         str, typer.Option(help="Column header for canvas_grades.csv, e.g. 'Homework 1 (123456)'.")
     ] = "Homework autograded",
+    memory: Annotated[
+        str, typer.Option(help="Memory each sandboxed process may use, e.g. 6G or 512M.")
+    ] = "6G",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding MNIST/raw/ (default $HOMEWORK_DATA_DIR, else ./data)."),
+    ] = None,
+    no_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--no-sandbox",
+            help="Run submissions without bubblewrap (only where a container isolates each one).",
+        ),
+    ] = False,
 ) -> None:
     """Grade each submission in its own sandboxed process and write DIR/grades.csv."""
     tests_dir = builder.ROOT / builder.AUTOGRADER_DIR / "tests"
@@ -54,15 +70,29 @@ def grade(
             f"[red]No autograder tests in {tests_dir}: run `python -m grader build`.[/red]"
         )
         raise typer.Exit(2)
+    try:
+        memory_bytes = parse_memory(memory)
+    except ValueError as error:
+        console.print(f"--memory: {error}", markup=False)
+        raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)
     setup = GradingSetup(
         tests_dir=tests_dir,
         public_tests_dir=builder.ROOT / "tests",
-        out_dir=out,
+        out_dir=out.absolute(),
         timeout=timeout,
-        sandbox_user=sandbox_user(),
+        data_dir=(data_dir or default_data_dir()).absolute(),
+        memory=memory_bytes,
+        sandbox=not no_sandbox,
     )
-    rows = grade_all(submissions, setup, progress=console.print)
+    try:
+        setup.prepare()
+    except (DataUnavailable, SandboxUnavailable) as error:
+        console.print(terminal_text(str(error)), style="red")
+        raise typer.Exit(2) from None
+    if setup.warning:
+        console.print(terminal_text(f"warning: {setup.warning}"), style="yellow")
+    rows = grade_all(submissions, setup, progress=lambda line: console.print(terminal_text(line)))
     write_grades_csv(rows, out / "grades.csv")
     imported = write_grade_import(
         [(row.submission, row.total) for row in rows], canvas_assignment, out / "canvas_grades.csv"

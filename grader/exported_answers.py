@@ -2,9 +2,12 @@
 
 On disk (written by ``grader.kernel_export`` inside the kernel, read here without running any code):
 ``export.json`` (values, probes, problems, model layer lists), ``weights.pt`` (state dicts,
-loaded with ``weights_only=True``) and ``files/`` (copies of files the notebook wrote).
+loaded with ``weights_only=True``) and ``files/`` (copies of files the notebook wrote). Every file
+is read without following links and up to a cap (``grader.sandbox.read_file``), so a hostile
+export costs the trusted process at most about 150 MB.
 """
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +16,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from grader.kernel_export import MAX_EXPORTED_FILE_BYTES
 from grader.modelspec import InvalidModel, ModelSpec, rebuild
+from grader.sandbox import UnsafeFile, read_file, regular_files
 
 EXPORT_JSON = "export.json"
 WEIGHTS_FILE = "weights.pt"
 FILES_DIR = "files"
+MAX_EXPORT_JSON_BYTES = 8_000_000
+MAX_WEIGHTS_BYTES = 64_000_000
+MAX_EXPORTED_FILES = 4
 
 
 class ExportUnreadable(ValueError):
@@ -67,29 +75,65 @@ class ExportedAnswers:
         return self.probes[name]
 
 
-def load_exported_answers(folder: Path) -> ExportedAnswers:
-    """Read an export folder; raises ``ExportUnreadable`` with the reason if it is unusable."""
+def read_export_files(folder: Path) -> dict[str, bytes]:
+    """The export's files by relative name, read safely; raises ``ExportUnreadable``."""
     try:
-        exported = json.loads((folder / EXPORT_JSON).read_text())
-        weights = torch.load(folder / WEIGHTS_FILE, weights_only=True) if exported["models"] else {}
+        raw = {EXPORT_JSON: read_file(folder, EXPORT_JSON, MAX_EXPORT_JSON_BYTES)}
+        try:
+            raw[WEIGHTS_FILE] = read_file(folder, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)
+        except UnsafeFile as error:
+            if not isinstance(error.__cause__, FileNotFoundError):
+                raise
+        try:
+            names = regular_files(folder, FILES_DIR, MAX_EXPORTED_FILES)
+        except UnsafeFile as error:
+            if not isinstance(error.__cause__, FileNotFoundError):
+                raise
+            names = []
+        for name in names:
+            raw[f"{FILES_DIR}/{name}"] = read_file(
+                folder, f"{FILES_DIR}/{name}", MAX_EXPORTED_FILE_BYTES
+            )
+        return raw
+    except UnsafeFile as error:
+        raise ExportUnreadable(f"unreadable export: {error}") from error
+
+
+def parse_exported_answers(raw: dict[str, bytes]) -> ExportedAnswers:
+    """Answers from the files of ``read_export_files``; raises ``ExportUnreadable``."""
+    try:
+        exported = json.loads(raw[EXPORT_JSON].decode("utf-8"))
+        weights = {}
+        if exported["models"]:
+            weights = torch.load(io.BytesIO(raw[WEIGHTS_FILE]), weights_only=True)
         models = {
             name: ModelSpec(
-                layers=[(kind, args) for kind, args in layers], state_dict=weights[name]
+                layers=[(kind, dict(args)) for kind, args in layers], state_dict=weights[name]
             )
             for name, layers in exported["models"].items()
         }
-        files_dir = folder / FILES_DIR
-        files = (
-            {path.name: path.read_bytes() for path in files_dir.iterdir()}
-            if files_dir.is_dir()
-            else {}
-        )
-        return ExportedAnswers(
+        files = {
+            name.removeprefix(f"{FILES_DIR}/"): data
+            for name, data in raw.items()
+            if name.startswith(f"{FILES_DIR}/")
+        }
+        answers = ExportedAnswers(
             values=exported["values"],
             models=models,
             files=files,
             probes=exported["probes"],
             problems=exported["problems"],
         )
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise ExportUnreadable(f"unreadable export in {folder}: {error}") from error
+        if not all(isinstance(part, dict) for part in (answers.values, answers.probes)):
+            raise TypeError("values and probes must be objects")
+        if not isinstance(answers.problems, dict):
+            raise TypeError("problems must be an object")
+        return answers
+    except Exception as error:  # hostile bytes: pickles, bad JSON, wrong types, deep nesting
+        reason = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        raise ExportUnreadable(f"unreadable export: {reason}") from error
+
+
+def load_exported_answers(folder: Path) -> ExportedAnswers:
+    """Read an export folder; raises ``ExportUnreadable`` with the reason if it is unusable."""
+    return parse_exported_answers(read_export_files(folder))

@@ -1,20 +1,21 @@
-"""Grade submissions: parse, run each in a sandboxed process with a time limit, judge, report.
+"""Grade submissions: parse, run each in its own bubblewrap sandbox, judge, keep the outputs.
 
-One bad submission never stops the others: every input gets a row with a status
-(``ok``, ``error``, ``timeout``, ``invalid``) and a reason. Inputs are only ever read.
+One bad submission never stops the others: every input gets a row with a status (``ok``,
+``error``, ``timeout``, ``invalid``) and a one-line reason, and a last-resort guard turns any
+failure nobody foresaw into that submission's ``error`` row. Inputs are only ever read.
 """
 
 import contextlib
+import hashlib
 import json
 import os
-import pwd
-import resource
+import re
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import nbformat
@@ -22,32 +23,71 @@ import nbformat
 from grader import runner
 from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
 from grader.checks import exported_names, prepare_all, q1, q2
-from grader.exported_answers import ExportUnreadable, load_exported_answers
+from grader.data import default_data_dir, verify_data_dir
+from grader.exported_answers import (
+    ExportedAnswers,
+    ExportUnreadable,
+    parse_exported_answers,
+    read_export_files,
+)
 from grader.judge import judge, load_hidden_tests
 from grader.modelspec import ALLOWED_LAYERS, LAYER_ARGS
-from grader.results import GradeRow, Status
+from grader.results import GradeRow, QuestionResult, Status
+from grader.sandbox import Limits, RunResult, Sandbox, UnsafeFile, read_file
 from grader.submitted_file import InvalidSubmission, SubmittedFile, read_submitted_file
 
-ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_USER = "nobody"
-MAX_PROCESSES = 512
-MAX_FILE_BYTES = 1_000_000_000
-KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HOMEWORK_DATA_DIR", "OMP_NUM_THREADS")
+DEFAULT_MEMORY = 6 * 2**30
+MAX_RUN_LOG_BYTES = 64_000
+MAX_EXECUTED_BYTES = 20_000_000  # the executed notebook kept in --out (outputs are capped too)
+JUDGE_SECONDS = 60  # hidden tests of one submission, in the trusted process
+MAX_MESSAGE = 300
 
 
 @dataclass
 class GradingSetup:
-    """Everything shared by the submissions of one grading run."""
+    """Everything shared by the submissions of one grading run (``prepare`` does the work)."""
 
     tests_dir: Path
     public_tests_dir: Path
     out_dir: Path
     timeout: int
-    sandbox_user: str | None
+    data_dir: Path = field(default_factory=default_data_dir)
+    memory: int = DEFAULT_MEMORY  # bytes per sandboxed process
+    sandbox: bool = True  # False only where something else isolates each submission
+    threads: int = 1  # OMP/MKL/OpenBLAS threads of each submission
+    judge_seconds: int = JUDGE_SECONDS
 
-    def __post_init__(self) -> None:
-        self.hidden_tests = load_hidden_tests(self.tests_dir)
+    @cached_property
+    def hidden_tests(self) -> dict:
+        return load_hidden_tests(self.tests_dir)
+
+    @cached_property
+    def runner(self) -> Sandbox:
+        limits = Limits(memory_bytes=self.memory, threads=self.threads)
+        return Sandbox(data_dir=self.data_dir, limits=limits, enabled=self.sandbox)
+
+    @property
+    def warning(self) -> str:
+        return self.runner.warning
+
+    def prepare(self) -> "GradingSetup":
+        """Verify MNIST, check the sandbox, load the hidden tests and the judge's data, once.
+
+        Raises ``grader.data.DataUnavailable`` or ``grader.sandbox.SandboxUnavailable`` with a
+        one-line message.
+        """
+        if getattr(self, "_prepared", False):
+            return self
+        self.data_dir = Path(self.data_dir).absolute()
+        verify_data_dir(self.data_dir)
+        os.environ["HOMEWORK_DATA_DIR"] = str(self.data_dir)  # the judge's own MNIST reads
+        with tempfile.TemporaryDirectory(prefix="sandbox-check-") as scratch:
+            os.chmod(scratch, 0o711)
+            self.runner.check(Path(scratch))
+        _ = self.hidden_tests
         prepare_all()
+        self._prepared = True
+        return self
 
 
 def export_request() -> dict:
@@ -61,156 +101,162 @@ def export_request() -> dict:
     }
 
 
-def sandbox_user() -> str | None:
-    """Run student code as an unprivileged user when we are root and that user can run Python."""
-    if os.geteuid() != 0:
-        return None
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """A message fit for one table cell: first line only, bounded."""
+    return " ".join(str(text).split())[:limit]
+
+
+def output_key(path: Path) -> str:
+    """A safe name for a submission's files in --out: the stem of a plainly named notebook,
+    else the cleaned stem plus a hash of the full name (``alice.zip`` -> ``alice-1f2e...``)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._-")[:80] or "submission"
+    if path.suffix.lower() == ".ipynb" and stem == path.stem:
+        return stem
+    digest = hashlib.sha256(path.name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{stem}-{digest}"
+
+
+def unique_keys(paths: list[Path]) -> list[str]:
+    """``output_key`` of each path, with -2, -3, ... where two paths would share one."""
+    keys, seen = [], set()
+    for path in paths:
+        key, copy = output_key(path), 1
+        while key in seen:
+            copy += 1
+            key = f"{output_key(path)}-{copy}"
+        seen.add(key)
+        keys.append(key)
+    return keys
+
+
+def grade_one(path: Path, setup: GradingSetup, key: str | None = None) -> GradeRow:
+    """Grade one submission file; never raises for anything the submission holds or does.
+
+    ``key`` names its files in --out (default ``output_key(path)``; ``unique_keys`` for a run).
+    """
+    setup.prepare()
+    key = key or output_key(path)
     try:
-        pwd.getpwnam(SANDBOX_USER)
-    except KeyError:
-        return None
-    try:
-        probe = subprocess.run(
-            [sys.executable, "-c", "import grader.runner"],
-            user=SANDBOX_USER,
-            cwd="/",
-            env={"PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            check=False,
+        row = _grade(path, setup, key)
+    except Exception as error:  # the last-resort guard: a row, never a stopped batch
+        row = GradeRow(
+            submission=path.name,
+            status=Status.ERROR,
+            key=key,
+            message=one_line(f"grading failed: {type(error).__name__}: {error}"),
         )
-        usable = probe.returncode == 0
-    except OSError:
-        usable = False
-    if not usable:
-        print(
-            f"warning: user {SANDBOX_USER} cannot run {sys.executable}; running submissions as "
-            "root (make the checkout and venv world-readable to sandbox them)",
-            file=sys.stderr,
-        )
-        return None
-    return SANDBOX_USER
+    if setup.warning:
+        row.message = "; ".join(filter(None, [f"warning: {setup.warning}", row.message]))
+    return row
 
 
-def _sandbox_env(sandbox: Path) -> dict[str, str]:
-    env = {key: os.environ[key] for key in KEPT_ENV if key in os.environ}
-    env.update(
-        HOME=str(sandbox),
-        MPLCONFIGDIR=str(sandbox / ".mpl"),
-        PYTHONPATH=str(ROOT),
-        JUPYTER_RUNTIME_DIR=str(sandbox / ".jupyter"),
-        IPYTHONDIR=str(sandbox / ".ipython"),
-    )
-    return env
-
-
-def _prepare_sandbox(submission: SubmittedFile, setup: GradingSetup, sandbox: Path) -> dict:
-    """Fill the sandbox folder; returns the export request (it holds the grader's probe inputs)."""
-    sandbox.mkdir(parents=True)
-    nbformat.write(submission.notebook, sandbox / runner.NOTEBOOK)
-    shutil.copytree(setup.public_tests_dir, sandbox / "tests")
-    request = export_request()
-    if setup.sandbox_user:
-        entry = pwd.getpwnam(setup.sandbox_user)
-        for path in [sandbox.parent, sandbox, *sandbox.rglob("*")]:
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-    return request
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _limit_resources() -> None:
-    """In the runner's child: no fork bombs, no disk-filling files."""
-    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-
-
-def _execute(sandbox: Path, setup: GradingSetup, request: dict) -> str | None:
-    """Run the notebook in its own process; returns None, or 'timeout' when it ran too long."""
-    command = [sys.executable, "-m", "grader.runner", str(sandbox), str(setup.timeout)]
-    with (sandbox / "runner.log").open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=sandbox,
-            env=_sandbox_env(sandbox),
-            user=setup.sandbox_user,
-            start_new_session=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            preexec_fn=_limit_resources if setup.sandbox_user else None,
-        )
-    try:
-        process.communicate(json.dumps(request).encode(), timeout=setup.timeout + 60)
-        return None
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    finally:
-        _kill_group(process.pid)
-        pid_file = sandbox / runner.KERNEL_PID
-        if pid_file.is_file() and pid_file.read_text().strip().isdigit():
-            _kill_group(int(pid_file.read_text()))
-
-
-def _run_log(sandbox: Path) -> dict:
-    try:
-        log = json.loads((sandbox / runner.RUN_LOG).read_text())
-        return log if isinstance(log, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _runner_failure(sandbox: Path) -> str:
-    """The last line the runner printed before it died without a run log."""
-    try:
-        lines = (sandbox / "runner.log").read_text(errors="replace").strip().splitlines()
-    except OSError:
-        lines = []
-    return "the notebook could not be executed" + (f": {lines[-1]}" if lines else "")
-
-
-def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
-    """Grade one submission file; never raises for a bad submission."""
+def _grade(path: Path, setup: GradingSetup, key: str) -> GradeRow:
     try:
         submission = read_submitted_file(path)
     except InvalidSubmission as error:
-        return GradeRow(submission=path.name, status=Status.INVALID, message=str(error))
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        sandbox = Path(tmp) / "sandbox"
-        request = _prepare_sandbox(submission, setup, sandbox)
-        outcome = _execute(sandbox, setup, request)
-        _keep_outputs(submission, sandbox, setup.out_dir)
-        log = _run_log(sandbox)
-        row = GradeRow(
-            submission=path.name, status=Status.OK, cell_errors=log.get("cell_errors", [])
+        return GradeRow(
+            submission=path.name, status=Status.INVALID, key=key, message=one_line(error)
         )
-        if outcome == "timeout" or "CellTimeoutError" in str(log.get("message", "")):
-            row.status, row.message = (
-                Status.TIMEOUT,
-                f"the notebook ran longer than {setup.timeout} s",
-            )
-            return row
-        if log.get("status") != "ok":
-            row.status = Status.ERROR
-            row.message = str(log.get("message") or _runner_failure(sandbox))[:300]
-            return row
-        try:
-            data = load_exported_answers(sandbox / runner.ANSWERS_DIR)
-        except ExportUnreadable as error:
-            row.status, row.message = Status.ERROR, f"answers could not be exported: {error}"[:300]
-            return row
+    with tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as tmp:
+        os.chmod(tmp, 0o711)  # the sandbox user may enter, not list: its folder's name is random
+        folder = Path(tmp) / f"sandbox-{os.urandom(8).hex()}"
+        request = export_request()
+        _fill_sandbox(folder, submission, setup)
+        run = _execute(folder, setup, request)
+        answers, problem = _read_answers(folder) if run.status == Status.OK else ({}, "")
+        _keep_outputs(folder, submission, answers, key, setup.out_dir)
+    row = GradeRow(submission=path.name, status=run.status, key=key, cell_errors=run.cell_errors)
+    if run.status != Status.OK:
+        row.message = one_line(run.message)
+        return row
+    data = None
+    try:
+        data = parse_exported_answers(answers) if not problem else None
+    except ExportUnreadable as error:
+        problem = str(error)
+    if data is None:
+        row.status, row.message = (
+            Status.ERROR,
+            one_line(f"answers could not be exported: {problem}"),
+        )
+        return row
     data.grader_inputs = {"q1_inputs": request["q1_inputs"]}
-    row.questions = judge(data, setup.hidden_tests)
-    row.review = review_flags(submission.notebook)
+    row.questions = _judge(data, setup)
+    if row.questions is None:
+        row.questions = {}
+        row.status = Status.ERROR
+        row.message = f"judging took longer than {setup.judge_seconds} s"
+        return row
+    try:
+        row.review = review_flags(submission.notebook)
+    except Exception as error:  # e.g. code the parser refuses (NUL bytes, deep nesting)
+        row.review = [one_line(f"the code could not be analysed: {type(error).__name__}")]
     notes = []
     if row.cell_errors:
         notes.append(f"{len(row.cell_errors)} cell(s) raised errors, first: {row.cell_errors[0]}")
     if row.review:
         notes.append(f"review: {row.review[0]}")
-    row.message = "; ".join(notes)
+    row.message = one_line("; ".join(notes))
     return row
+
+
+def _fill_sandbox(folder: Path, submission: SubmittedFile, setup: GradingSetup) -> None:
+    """Write the notebook and the public tests into a fresh folder and hand it to the sandbox."""
+    folder.mkdir(mode=0o700)
+    nbformat.write(submission.notebook, folder / runner.NOTEBOOK)
+    shutil.copytree(setup.public_tests_dir, folder / "tests")
+    if not setup.sandbox:  # the sandbox mounts MNIST at data/; here a link must do
+        (folder / "data").symlink_to(setup.data_dir)
+    setup.runner.prepare_folder(folder)
+
+
+def _execute(folder: Path, setup: GradingSetup, request: dict) -> RunResult:
+    """Run the notebook in its sandbox and say how it went (run.json is the runner's account)."""
+    code, stderr, seconds = setup.runner.run(folder, setup.timeout, json.dumps(request).encode())
+    if code is None:
+        return RunResult(Status.TIMEOUT, f"the notebook ran longer than {setup.timeout} s")
+    try:
+        log = json.loads(read_file(folder, runner.RUN_LOG, MAX_RUN_LOG_BYTES))
+        status = Status(log.get("status"))
+        errors = [one_line(error) for error in log.get("cell_errors", [])][:5]
+        message = one_line(log.get("message", ""))
+    except (UnsafeFile, ValueError, TypeError, AttributeError):
+        lines = stderr.strip().splitlines()
+        reason = f": {lines[-1]}" if lines else ""
+        return RunResult(Status.ERROR, one_line(f"the notebook could not be executed{reason}"))
+    if status == Status.TIMEOUT:
+        message = f"the notebook ran longer than {setup.timeout} s"
+    return RunResult(status, message, errors, seconds)
+
+
+def _read_answers(folder: Path) -> tuple[dict[str, bytes], str]:
+    try:
+        return read_export_files(folder / runner.ANSWERS_DIR), ""
+    except ExportUnreadable as error:
+        return {}, str(error)
+
+
+class JudgingTooLong(BaseException):
+    """Raised by the alarm; a BaseException so that no test case swallows it."""
+
+
+def _judge(data: ExportedAnswers, setup: GradingSetup) -> dict[str, QuestionResult] | None:
+    """The hidden tests' results, or None when they ran past ``setup.judge_seconds``."""
+    if threading.current_thread() is not threading.main_thread():
+        return judge(data, setup.hidden_tests)  # alarms work in the main thread only
+
+    def expire(*_) -> None:
+        raise JudgingTooLong
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(setup.judge_seconds)
+    try:
+        return judge(data, setup.hidden_tests)
+    except JudgingTooLong:
+        return None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def review_flags(notebook: nbformat.NotebookNode) -> list[str]:
@@ -223,18 +269,23 @@ def review_flags(notebook: nbformat.NotebookNode) -> list[str]:
     ]
 
 
-def _keep_outputs(submission: SubmittedFile, sandbox: Path, out_dir: Path) -> None:
-    """Keep export, executed notebook and submitted PDF (audit, feedback, manual grading)."""
-    export = sandbox / runner.ANSWERS_DIR
-    if export.is_dir():
-        shutil.copytree(export, out_dir / "answers" / submission.name, dirs_exist_ok=True)
-    executed = sandbox / runner.EXECUTED
-    if executed.is_file():
+def _keep_outputs(
+    folder: Path, submission: SubmittedFile, answers: dict[str, bytes], key: str, out_dir: Path
+) -> None:
+    """Keep the export, executed notebook and PDF under ``key`` (audit, feedback, manual
+    grading); only bytes read safely from the sandbox, within their caps, are written."""
+    if answers:
+        target = out_dir / "answers" / key
+        (target / "files").mkdir(parents=True, exist_ok=True)
+        for name, data in answers.items():
+            (target / name).write_bytes(data)
+    with contextlib.suppress(UnsafeFile):
+        executed = read_file(folder, runner.EXECUTED, MAX_EXECUTED_BYTES)
         (out_dir / "executed").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(executed, out_dir / "executed" / f"{submission.name}.ipynb")
+        (out_dir / "executed" / f"{key}.ipynb").write_bytes(executed)
     if submission.pdf:
         (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
-        (out_dir / "pdfs" / f"{submission.name}.pdf").write_bytes(submission.pdf)
+        (out_dir / "pdfs" / f"{key}.pdf").write_bytes(submission.pdf)
 
 
 def _attach_canvas_pdf(row: GradeRow, path: Path, pdfs: dict[str, Path], out_dir: Path) -> None:
@@ -247,7 +298,7 @@ def _attach_canvas_pdf(row: GradeRow, path: Path, pdfs: dict[str, Path], out_dir
         row.message = "; ".join(filter(None, [row.message, "no PDF submitted"]))
         return
     (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(pdf, out_dir / "pdfs" / f"{path.stem}.pdf")
+    shutil.copyfile(pdf, out_dir / "pdfs" / f"{row.key}.pdf")
 
 
 def grade_all(paths: list[Path], setup: GradingSetup, progress=print) -> list[GradeRow]:
@@ -255,9 +306,9 @@ def grade_all(paths: list[Path], setup: GradingSetup, progress=print) -> list[Gr
     with tempfile.TemporaryDirectory(prefix="inputs-") as scratch:
         graded, pdfs = split_pdfs(expand_inputs(paths, Path(scratch)))
         rows = []
-        for path in graded:
+        for path, key in zip(graded, unique_keys(graded), strict=True):
             progress(f"grading {path.name} ...")
-            row = grade_one(path, setup)
+            row = grade_one(path, setup, key)
             _attach_canvas_pdf(row, path, pdfs, setup.out_dir)
             progress(f"  {row.status}, {row.total:g} points")
             rows.append(row)
@@ -265,6 +316,7 @@ def grade_all(paths: list[Path], setup: GradingSetup, progress=print) -> list[Gr
             rows.append(
                 GradeRow(
                     submission=pdf.name,
+                    key=output_key(pdf),
                     status=Status.INVALID,
                     message="only a PDF was submitted; the notebook is missing",
                 )

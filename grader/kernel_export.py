@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_ELEMENTS = 1_000_000  # cap on exported array sizes
-MAX_FILE_BYTES = 20_000_000
+MAX_EXPORTED_FILE_BYTES = 20_000_000  # per file the notebook wrote (e.g. a figure)
 
 
 def _to_plain(value: Any, budget: list[int]) -> Any:
@@ -103,7 +103,7 @@ def export_answers(namespace: dict[str, Any], out_dir: str, request: dict[str, A
                 models[name], weights[name] = described
     for name in request["files"]:
         source = Path(name)
-        if source.is_file() and source.stat().st_size <= MAX_FILE_BYTES:
+        if source.is_file() and source.stat().st_size <= MAX_EXPORTED_FILE_BYTES:
             shutil.copyfile(source, out / "files" / source.name)
     if "FixedAddModule" not in namespace:
         problems["q1"] = "`FixedAddModule` is not defined after running the notebook"

@@ -4,6 +4,7 @@ A student's model leaves the sandbox only as a ``ModelSpec``; the judge rebuilds
 ``torch.nn`` classes, so no code from the submission ever runs in the judge.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,9 @@ LAYER_ARGS: dict[str, tuple[str, ...]] = {
 
 
 MAX_FEATURES = 100_000  # any size argument above this is refused before anything is allocated
-MAX_PARAMETERS = 50_000_000
+MAX_MODEL_PARAMETERS = 10_000_000  # tensors a rebuilt model may allocate (40 MB of floats)
+MAX_LAYERS = 1_000
+MAX_SHAPE_DIMS = 4
 
 
 class InvalidModel(ValueError):
@@ -108,27 +111,44 @@ def _build_layer(name: str, args: dict[str, Any]) -> nn.Module:
         raise InvalidModel(f"cannot build {name}({args}): {error}") from error
 
 
-def _declared_parameters(name: str, args: dict[str, Any]) -> int:
-    """Parameter count a layer would allocate, refusing absurd sizes before allocating them."""
-    sizes = [args.get(key) for key in ("in_features", "out_features", "num_features")]
-    shape = args.get("normalized_shape", [])
-    sizes += shape if isinstance(shape, list) else [shape]
-    for size in filter(None, sizes):
-        if not isinstance(size, int) or not 0 < size <= MAX_FEATURES:
-            raise InvalidModel(f"layer {name} has an invalid size {size!r}")
+def _size(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_FEATURES:
+        raise InvalidModel(f"layer {name} has an invalid size {value!r}")
+    return value
+
+
+def declared_parameters(name: str, args: dict[str, Any]) -> int:
+    """Numbers a layer would allocate (weights and buffers), refusing absurd sizes first.
+
+    E.g. ``LayerNorm([8000, 8000])`` allocates 2 x 64 M, ``BatchNorm1d(n)`` 4 x n.
+    """
     if name == "Linear":
-        return args["in_features"] * args["out_features"] + args["out_features"]
-    return 2 * max(filter(None, sizes), default=0)
+        inputs, outputs = (
+            _size(name, args.get("in_features")),
+            _size(name, args.get("out_features")),
+        )
+        return inputs * outputs + outputs
+    if name == "BatchNorm1d":
+        return 4 * _size(name, args.get("num_features"))
+    if name == "LayerNorm":
+        shape = args.get("normalized_shape")
+        shape = shape if isinstance(shape, list) else [shape]
+        if not 0 < len(shape) <= MAX_SHAPE_DIMS:
+            raise InvalidModel(f"layer {name} has an invalid shape {shape!r}")
+        return 2 * math.prod(_size(name, size) for size in shape)
+    return 0
 
 
 def rebuild(spec: ModelSpec) -> nn.Sequential:
     """Build the described Sequential from genuine classes, load its weights, switch to eval."""
     if not spec.layers:
         raise InvalidModel("the model has no layers")
-    declared = sum(_declared_parameters(name, dict(args)) for name, args in spec.layers)
-    if declared > MAX_PARAMETERS:
+    if len(spec.layers) > MAX_LAYERS:
+        raise InvalidModel(f"the model has {len(spec.layers):,} layers (at most {MAX_LAYERS:,})")
+    declared = sum(declared_parameters(name, dict(args)) for name, args in spec.layers)
+    if declared > MAX_MODEL_PARAMETERS:
         raise InvalidModel(
-            f"the model declares {declared:,} parameters (at most {MAX_PARAMETERS:,})"
+            f"the model declares {declared:,} parameters (at most {MAX_MODEL_PARAMETERS:,})"
         )
     model = nn.Sequential(*(_build_layer(name, args) for name, args in spec.layers))
     try:

@@ -1,15 +1,26 @@
 """Write what grading produced: grades.csv, a printed table and one feedback file per submission."""
 
 import csv
+import re
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from grader.results import GradeRow
 
 AUTOGRADED = ("q1", "q2", "q4", "q5")
 COLUMNS = ("submission", *AUTOGRADED, "total", "status", "message")
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> Text:
+    """Submission-controlled text for the terminal: no control characters, never markup."""
+    clean = CONTROL.sub("?", str(text)).encode("utf-8", "replace").decode("utf-8")
+    return Text(clean)
 
 
 def _points(value: float) -> str:
@@ -39,7 +50,7 @@ def print_table(rows: list[GradeRow], possible: dict[str, float], console: Conso
         header = f"{column} /{_points(possible[column])}" if column in possible else column
         table.add_column(header, overflow="fold", max_width=60 if column == "message" else None)
     for row in rows:
-        table.add_row(*row_values(row).values())
+        table.add_row(*map(terminal_text, row_values(row).values()))
     console.print(table)
 
 
@@ -77,4 +88,5 @@ def feedback_markdown(row: GradeRow) -> str:
 def write_feedback(rows: list[GradeRow], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for row in rows:
-        (folder / f"{Path(row.submission).stem}.md").write_text(feedback_markdown(row))
+        key = row.key or Path(row.submission).stem
+        (folder / f"{key}.md").write_text(feedback_markdown(row), errors="replace")

@@ -1,30 +1,73 @@
 """Execute one student notebook in a Jupyter kernel and export its answers as data.
 
-Run as its own process (``python -m grader.runner SANDBOX TIMEOUT`` with the export request as
-JSON on stdin, so student code cannot read the grader's probe inputs from a file before the
-exporter runs), usually as an unprivileged user. It writes into the sandbox:
-``executed.ipynb``, ``answers/`` (see ``grader.exported_answers``) and ``run.json`` (how it went).
-Nothing here is trusted by the judge: student code runs in the kernel this process starts.
+Run as its own process inside the bubblewrap sandbox (``python -m grader.runner SANDBOX TIMEOUT
+MEMORY PROCESSES FILE_BYTES OUTPUT_BYTES`` with the export request as JSON on stdin, so student
+code cannot read the grader's probe inputs from a file before the exporter runs). It first limits
+itself and so the kernel it starts, then writes into the sandbox: ``executed.ipynb`` (outputs
+capped), ``answers/`` (see ``grader.exported_answers``) and ``run.json`` (how it went). Nothing
+here is trusted by the judge: student code runs in the kernel this process starts.
 """
 
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader import kernel_export
 
 NOTEBOOK = "homework.ipynb"
 EXECUTED = "executed.ipynb"
 RUN_LOG = "run.json"
-KERNEL_PID = "kernel.pid"
 ANSWERS_DIR = "answers"
 MAX_REPORTED_ERRORS = 5
+MEMORY_ERRORS = ("MemoryError", "can't allocate memory", "Cannot allocate memory")
+
+
+def apply_limits(memory: int, processes: int, file_bytes: int) -> None:
+    """Limit this process and everything it starts: memory, processes, file size, no core dumps.
+
+    RLIMIT_DATA counts heap and anonymous mappings (what tensors use) but not mapped libraries,
+    so torch still imports under a small limit. RLIMIT_NPROC counts the processes of this user
+    namespace, i.e. of this sandbox only.
+    """
+    for limit, value in (
+        (resource.RLIMIT_DATA, memory),
+        (resource.RLIMIT_NPROC, processes),
+        (resource.RLIMIT_FSIZE, file_bytes),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(limit, (value, value))
+
+
+class CappedClient(NotebookClient):
+    """A client that keeps at most ``output_budget`` bytes of cell output (errors always kept)."""
+
+    output_budget = 5_000_000
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "error":
+            content["traceback"] = content.get("traceback", [])[-20:]
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            return super().output(outs, msg, display_id, cell_index)
+        size = len(json.dumps(content, default=str))
+        if size > self.output_budget:
+            if self.output_budget >= 0:
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream", name="stderr", text="[grader: further output not kept]\n"
+                    )
+                )
+                self.output_budget = -1
+            return None
+        self.output_budget -= size
+        return super().output(outs, msg, display_id, cell_index)
 
 
 def extraction_cell(request: dict) -> nbformat.NotebookNode:
@@ -58,30 +101,37 @@ def cell_errors(notebook: nbformat.NotebookNode) -> list[str]:
     return errors
 
 
-def run(sandbox: Path, timeout: int, request: dict) -> dict:
+def memory_note(memory: int) -> str:
+    return f"the notebook exceeded the memory limit ({memory / 2**30:g} GiB)"
+
+
+def run(sandbox: Path, timeout: int, request: dict, memory: int, output_bytes: int) -> dict:
     """Execute the sandbox notebook; returns the run log (also written to run.json)."""
     notebook = prepare(nbformat.read(sandbox / NOTEBOOK, as_version=4), request)
-    client = NotebookClient(
+    client = CappedClient(
         notebook,
         timeout=timeout,
         allow_errors=True,
         kernel_name="python3",
         resources={"metadata": {"path": str(sandbox)}},
     )
-    # The kernel runs in its own session: record its pid so a timeout can kill it too.
-    client.on_notebook_start = lambda **_: (sandbox / KERNEL_PID).write_text(
-        str(client.km.provisioner.pid)
-    )
+    client.output_budget = output_bytes
     started = time.monotonic()
     log: dict = {"status": "ok", "message": ""}
     try:
         client.execute()
+    except CellTimeoutError:
+        log = {"status": "timeout", "message": f"a cell ran longer than {timeout} s"}
     except DeadKernelError as error:
-        log = {"status": "error", "message": f"the kernel died (crash or memory): {error}"[:300]}
+        reason = f"the kernel died (a crash, or {memory_note(memory)}): {error}"
+        log = {"status": "error", "message": reason[:300]}
     except Exception as error:
         log = {"status": "error", "message": f"{type(error).__name__}: {error}"[:300]}
     log["seconds"] = round(time.monotonic() - started, 1)
     log["cell_errors"] = cell_errors(notebook)[:MAX_REPORTED_ERRORS]
+    memory_errors = [e for e in cell_errors(notebook) if any(m in e for m in MEMORY_ERRORS)]
+    if memory_errors and log["status"] == "ok":
+        log = {**log, "status": "error", "message": f"{memory_note(memory)}: {memory_errors[0]}"}
     notebook.cells.pop()  # the exporter cell: graders and students need not see it
     nbformat.write(notebook, sandbox / EXECUTED)
     (sandbox / RUN_LOG).write_text(json.dumps(log))
@@ -89,5 +139,7 @@ def run(sandbox: Path, timeout: int, request: dict) -> dict:
 
 
 if __name__ == "__main__":
+    folder, seconds, memory, processes, file_bytes, output_bytes = sys.argv[1:7]
+    apply_limits(int(memory), int(processes), int(file_bytes))
     os.environ.pop("PYTHONPATH", None)  # the kernel has no business importing the grader
-    run(Path(sys.argv[1]), int(sys.argv[2]), json.load(sys.stdin))
+    run(Path(folder), int(seconds), json.load(sys.stdin), int(memory), int(output_bytes))

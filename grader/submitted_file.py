@@ -5,6 +5,7 @@ makes (one notebook, optionally a PDF). Anything else is reported as invalid wit
 """
 
 import json
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import nbformat
 
 MAX_BYTES = 50_000_000  # a notebook with every figure is a few MB
+MAX_ARCHIVE_MEMBERS = 2_000
+MAX_COMPRESSION_RATIO = 200  # a zip bomb compresses far better than notebooks, PDFs and zips
 
 
 class InvalidSubmission(ValueError):
@@ -28,6 +31,30 @@ class SubmittedFile:
     pdf: bytes | None = None
 
 
+def archive_members(archive: zipfile.ZipFile, label: str, max_bytes: int) -> list[zipfile.ZipInfo]:
+    """The files of a zip, checked before anything is unpacked (sizes are as declared, and
+    ``zipfile`` never inflates a member beyond its declared size)."""
+    infos = archive.infolist()
+    if len(infos) > MAX_ARCHIVE_MEMBERS:
+        raise InvalidSubmission(f"{label} holds {len(infos)} files (at most {MAX_ARCHIVE_MEMBERS})")
+    members = []
+    for info in infos:
+        name = info.filename
+        if name.startswith("/") or ".." in name.replace("\\", "/").split("/"):
+            raise InvalidSubmission(f"{label} holds a file outside its folder: {name!r}")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise InvalidSubmission(f"{label} holds a link: {name!r}")
+        if info.is_dir() or "__MACOSX" in name:
+            continue
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 1_000_000 and ratio > MAX_COMPRESSION_RATIO:
+            raise InvalidSubmission(f"{label} is a zip bomb ({name!r} inflates {ratio:.0f}x)")
+        members.append(info)
+    if sum(m.file_size for m in members) > max_bytes:
+        raise InvalidSubmission(f"{label} unpacks to more than {max_bytes // 1_000_000} MB")
+    return members
+
+
 def parse_notebook(raw: bytes, origin: str) -> nbformat.NotebookNode:
     """Parse and validate notebook JSON."""
     if len(raw) > MAX_BYTES:
@@ -36,8 +63,14 @@ def parse_notebook(raw: bytes, origin: str) -> nbformat.NotebookNode:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidSubmission(f"{origin} is not a notebook: invalid JSON ({error})") from error
+    except RecursionError as error:
+        raise InvalidSubmission(f"{origin} is nested too deeply to be a notebook") from error
     if not isinstance(data, dict) or "cells" not in data:
         raise InvalidSubmission(f"{origin} is not a Jupyter notebook (no 'cells')")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate such as "\ud800"
+        raise InvalidSubmission(f"{origin} holds text that is not valid Unicode") from error
     try:
         notebook = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(notebook)
@@ -50,13 +83,7 @@ def parse_notebook(raw: bytes, origin: str) -> nbformat.NotebookNode:
 def _from_zip(path: Path) -> tuple[nbformat.NotebookNode, bytes | None]:
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [
-                m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename
-            ]
-            if sum(m.file_size for m in members) > MAX_BYTES:
-                raise InvalidSubmission(
-                    f"{path.name} unpacks to more than {MAX_BYTES // 1_000_000} MB"
-                )
+            members = archive_members(archive, path.name, MAX_BYTES)
             notebooks = [m for m in members if m.filename.endswith(".ipynb")]
             if len(notebooks) != 1:
                 raise InvalidSubmission(f"{path.name} holds {len(notebooks)} notebooks, expected 1")
