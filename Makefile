@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export HOMEWORK_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: setup system-packages build demo test test-fast lint benchmark clean
+.PHONY: setup system-packages build data demo test test-fast lint benchmark clean
 
 setup: $(VENV)/.installed system-packages
 
@@ -23,7 +23,11 @@ system-packages:
 build: setup
 	$(BIN)/python -m grader build
 
-demo: build
+# MNIST for the grader (verified before grading; each sandbox sees it read-only). Online once.
+data: setup
+	$(BIN)/python -c "import sys, torchvision; [torchvision.datasets.MNIST(sys.argv[1], train=t, download=True) for t in (True, False)]" "$(HOMEWORK_DATA_DIR)"
+
+demo: build data
 	$(BIN)/python -m grader grade --out grades examples/*.ipynb
 
 lint: setup
@@ -31,10 +35,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m grader build --check
 
-test: lint build
+test: lint build data
 	$(BIN)/python -m pytest
 
-test-fast: lint build
+test-fast: lint build data
 	$(BIN)/python -m pytest -m "not slow"
 
 benchmark: setup

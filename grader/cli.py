@@ -73,7 +73,7 @@ def grade(
     try:
         memory_bytes = parse_memory(memory)
     except ValueError as error:
-        console.print(f"--memory: {error}", markup=False)
+        console.print(f"--memory: {error}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)
     setup = GradingSetup(
@@ -88,7 +88,7 @@ def grade(
     try:
         setup.prepare()
     except (DataUnavailable, SandboxUnavailable) as error:
-        console.print(terminal_text(str(error)), style="red")
+        console.print(terminal_text(str(error)), style="red", soft_wrap=True)
         raise typer.Exit(2) from None
     if setup.warning:
         console.print(terminal_text(f"warning: {setup.warning}"), style="yellow")

@@ -4,10 +4,12 @@ import csv
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 
+from grader.grading import output_key
 from grader.testing import ROOT, GradedRun, run_grader, sha256
 
 pytestmark = pytest.mark.slow
@@ -92,7 +94,9 @@ def test_inputs_are_never_modified(graded_examples: GradedRun) -> None:
 
 
 def test_outputs_for_graders(graded_examples: GradedRun) -> None:
-    assert (graded_examples.out / "pdfs" / "blank_export.pdf").is_file()
+    key = output_key(Path("blank_export.zip"))  # a zip's files get a key of their own
+    assert key.startswith("blank_export-")
+    assert (graded_examples.out / "pdfs" / f"{key}.pdf").is_file()
     executed = nbformat.read(graded_examples.out / "executed" / "solution.ipynb", as_version=4)
     assert any(cell.get("outputs") for cell in executed.cells)
     assert (graded_examples.out / "feedback" / "hostile.md").is_file()

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Debian/Ubuntu packages for the PDF export and its tests. Installs them when run as root,
-# otherwise prints the exact command. pandoc must stay below 3.8 (newer breaks nbconvert's
-# tables); Debian 12 ships 2.17. Chromium (+ MathJax) serves `export_pdf.sh --web`.
+# Debian/Ubuntu packages for the grader's sandbox (bubblewrap), the PDF export and its tests.
+# Installs them when run as root, otherwise prints the exact command. pandoc must stay below 3.8
+# (newer breaks nbconvert's tables); Debian 12 ships 2.17. Chromium (+ MathJax) serves
+# `export_pdf.sh --web`.
 set -euo pipefail
-latex=(pandoc texlive-xetex texlive-fonts-recommended texlive-plain-generic poppler-utils shellcheck)
+latex=(bubblewrap pandoc texlive-xetex texlive-fonts-recommended texlive-plain-generic poppler-utils
+  shellcheck)
 browser=(chromium libjs-mathjax)
 
 missing() {
@@ -13,8 +15,8 @@ missing() {
 }
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
-  echo "Not Debian/Ubuntu: install pandoc (<3.8), a TeX distribution with xelatex and poppler" \
-       "(pdftotext) yourself; see README.md (macOS/Windows)." >&2
+  echo "Not Debian/Ubuntu: install bubblewrap (bwrap), pandoc (<3.8), a TeX distribution with" \
+       "xelatex and poppler (pdftotext) yourself; see README.md (macOS/Windows)." >&2
   exit 0
 fi
 mapfile -t need_latex < <(missing "${latex[@]}")
