@@ -46,6 +46,7 @@ benchmark: setup
 	$(BIN)/python bench/q5_training.py
 	$(BIN)/python bench/grade_solution.py
 	$(BIN)/python bench/export_pdf.py
+	$(BIN)/python bench/sandbox_overhead.py
 
 clean:
 	rm -rf build grades .pytest_cache

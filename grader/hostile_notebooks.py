@@ -143,12 +143,11 @@ def forged_pid(path: Path, victim: int) -> Path:
     code = f"""
 import os, signal
 open("kernel.pid", "w").write("{victim}")
-for pid in ({victim}, 1):
-    try:
-        os.kill(pid, signal.SIGKILL)
-        print("LEAK killed", pid)
-    except OSError as error:
-        print("blocked kill", pid, error)
+try:
+    os.kill({victim}, signal.SIGKILL)
+    print("LEAK killed {victim}")
+except OSError as error:
+    print("blocked kill", error)
 """
     return notebook(path, code)
 

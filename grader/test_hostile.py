@@ -181,7 +181,7 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
     identity = {"user": user.pw_uid, "group": user.pw_gid} if user else {}
-    victim = subprocess.Popen(["sleep", "900"], **identity)
+    victim = subprocess.Popen(["sleep", "86400"], **identity)
     secret = private / "secret.txt"
     secret.write_text(SECRET_TEXT)
     secret.chmod(0o600)

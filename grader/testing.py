@@ -35,7 +35,7 @@ forged = {
 pathlib.Path("answers/export.json").write_text(json.dumps(forged))
 torch.save({}, "answers/weights.pt")
 pathlib.Path("run.json").write_text(json.dumps({"status": "ok"}))
-try:  # tamper with the grader itself (refused: submissions run as 'nobody' when graded by root)
+try:  # tamper with the grader itself (refused: the sandbox does not even show the checkout)
     pathlib.Path(ROOT_FOLDER, "grader", "pwned_by_submission.py").write_text("PWNED = True")
 except OSError:
     pass
