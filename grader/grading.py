@@ -220,10 +220,11 @@ def _execute(folder: Path, setup: GradingSetup, request: dict) -> RunResult:
         status = Status(log.get("status"))
         errors = [one_line(error) for error in log.get("cell_errors", [])][:5]
         message = one_line(log.get("message", ""))
-    except (UnsafeFile, ValueError, TypeError, AttributeError):
-        lines = stderr.strip().splitlines()
-        reason = f": {lines[-1]}" if lines else ""
-        return RunResult(Status.ERROR, one_line(f"the notebook could not be executed{reason}"))
+    except (UnsafeFile, ValueError, TypeError, AttributeError) as error:
+        errors = [line for line in stderr.splitlines() if "Error" in line]
+        reason = f"; the runner said: {errors[-1]}" if errors else ""
+        message = f"the notebook could not be executed (no usable run log: {error}){reason}"
+        return RunResult(Status.ERROR, one_line(message))
     if status == Status.TIMEOUT:
         message = f"the notebook ran longer than {setup.timeout} s"
     return RunResult(status, message, errors, seconds)

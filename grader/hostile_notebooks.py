@@ -271,8 +271,8 @@ def huge_model(path: Path) -> Path:
 import builtins, json, os, torch
 os.makedirs("answers", exist_ok=True)
 models = {"q2_model": [["Identity", {}]] * 200_001,
-          "q5_model_bn": [["LayerNorm", {"normalized_shape": [8000, 8000]}]],
-          "q5_model_plain": [["Linear", {"in_features": 100000, "out_features": 100000}]]}
+          "q5_bn_model": [["LayerNorm", {"normalized_shape": [8000, 8000]}]],
+          "q5_plain_model": [["Linear", {"in_features": 100000, "out_features": 100000}]]}
 json.dump({"values": {}, "probes": {}, "problems": {}, "models": models},
           open("answers/export.json", "w"))
 torch.save({name: {} for name in models}, "answers/weights.pt")

@@ -57,6 +57,10 @@ class CappedClient(NotebookClient):
             content["evalue"] = str(content.get("evalue", ""))[:2000]
             return super().output(outs, msg, display_id, cell_index)
         size = len(json.dumps(content, default=str))
+        if size > self.output_budget and msg.get("msg_type") == "stream" and self.output_budget > 0:
+            content["text"] = str(content.get("text", ""))[: self.output_budget]  # keep the start
+            super().output(outs, msg, display_id, cell_index)
+            self.output_budget = 0
         if size > self.output_budget:
             if self.output_budget >= 0:
                 outs.append(
