@@ -10,6 +10,7 @@ from rich.console import Console
 from grader import build as builder
 from grader.canvas import write_grade_import
 from grader.grading import GradingSetup, grade_all, sandbox_user
+from grader.judge import possible_points
 from grader.report import print_table, write_feedback, write_grades_csv
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -63,7 +64,8 @@ def grade(
         sandbox_user=sandbox_user(),
     )
     rows = grade_all(submissions, setup, progress=console.print)
-    write_grades_csv(rows, out / "grades.csv")
+    possible = possible_points(setup.hidden_tests)
+    write_grades_csv(rows, out / "grades.csv", list(possible))
     imported = write_grade_import(
         [(row.submission, row.total) for row in rows], canvas_assignment, out / "canvas_grades.csv"
     )
@@ -72,9 +74,5 @@ def grade(
     else:  # no stale import from an earlier run in the same folder
         (out / "canvas_grades.csv").unlink(missing_ok=True)
     write_feedback(rows, out / "feedback")
-    possible = {
-        name: sum(c.points for c in tf.test_cases) for name, tf in setup.hidden_tests.items()
-    }
-    possible["total"] = sum(possible.values())
     print_table(rows, possible, Console(file=sys.stdout, width=160))
     console.print(f"Wrote {out / 'grades.csv'} and feedback for {len(rows)} submission(s).")

@@ -19,12 +19,10 @@ from pathlib import Path
 
 import nbformat
 
-from grader import runner
+from grader import checks, runner
 from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
-from grader.checks import exported_names, prepare_all, q1, q2
 from grader.exported_answers import ExportUnreadable, load_exported_answers
 from grader.judge import judge, load_hidden_tests
-from grader.modelspec import ALLOWED_LAYERS, LAYER_ARGS
 from grader.results import GradeRow, Status
 from grader.submitted_file import InvalidSubmission, SubmittedFile, read_submitted_file
 
@@ -47,18 +45,7 @@ class GradingSetup:
 
     def __post_init__(self) -> None:
         self.hidden_tests = load_hidden_tests(self.tests_dir)
-        prepare_all()
-
-
-def export_request() -> dict:
-    """What the in-kernel exporter must collect (fresh Q1 probe inputs each run)."""
-    return {
-        "values": exported_names("VALUES"),
-        "models": exported_names("MODELS"),
-        "files": exported_names("FILES"),
-        "layer_args": {name: list(LAYER_ARGS.get(name, ())) for name in ALLOWED_LAYERS},
-        "q1_inputs": q1.probe_inputs(),
-    }
+        checks.prepare_all(self.hidden_tests)
 
 
 def sandbox_user() -> str | None:
@@ -108,7 +95,7 @@ def _prepare_sandbox(submission: SubmittedFile, setup: GradingSetup, sandbox: Pa
     sandbox.mkdir(parents=True)
     nbformat.write(submission.notebook, sandbox / runner.NOTEBOOK)
     shutil.copytree(setup.public_tests_dir, sandbox / "tests")
-    request = export_request()
+    request = checks.export_request(setup.hidden_tests)
     if setup.sandbox_user:
         entry = pwd.getpwnam(setup.sandbox_user)
         for path in [sandbox.parent, sandbox, *sandbox.rglob("*")]:
@@ -201,9 +188,9 @@ def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
         except ExportUnreadable as error:
             row.status, row.message = Status.ERROR, f"answers could not be exported: {error}"[:300]
             return row
-    data.grader_inputs = {"q1_inputs": request["q1_inputs"]}
+    data.grader_inputs = checks.grader_inputs(request)
     row.questions = judge(data, setup.hidden_tests)
-    row.review = review_flags(submission.notebook)
+    row.review = checks.review_flags(submission.notebook, setup.hidden_tests)
     notes = []
     if row.cell_errors:
         notes.append(f"{len(row.cell_errors)} cell(s) raised errors, first: {row.cell_errors[0]}")
@@ -211,16 +198,6 @@ def grade_one(path: Path, setup: GradingSetup) -> GradeRow:
         notes.append(f"review: {row.review[0]}")
     row.message = "; ".join(notes)
     return row
-
-
-def review_flags(notebook: nbformat.NotebookNode) -> list[str]:
-    """Code that looks like it multiplies inputs in a forward (Q2's rule), per cell."""
-    return [
-        f"cell {index}: {finding}"
-        for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code"
-        for finding in q2.find_input_products(cell.source)
-    ]
 
 
 def _keep_outputs(submission: SubmittedFile, sandbox: Path, out_dir: Path) -> None:
