@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from grader.exported_answers import ExportUnreadable, load_exported_answers
 from grader.checks import export_request
+from grader.exported_answers import ExportUnreadable, load_exported_answers
 from grader.kernel_export import export_answers
 from grader.modelspec import Scale
 
