@@ -216,15 +216,29 @@ def test_gate_blocks_even_an_accurate_model(seed: int, monkeypatch: pytest.Monke
 
 NOT_EXPORTED = "TypeError: layer 0 (Net) is not one of the allowed torch.nn layers"
 NOT_DEFINED = "NameError: `train_q2` is not defined after running the notebook"
-UNGRADABLE = {
-    "not exported": (
-        ExportedAnswers(problems={q2.RETRAINED: NOT_EXPORTED}),
+SMALL = spec_from_module(nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)))
+UNGRADABLE = {  # the submitted q2_model is a gradable model, unless the case is about it
+    "q2_model not exported": (
+        ExportedAnswers(problems={q2.MODEL: NOT_EXPORTED}),
+        re.escape(f"`q2_model` could not be graded: {NOT_EXPORTED}"),
+    ),
+    "retrained not exported": (
+        ExportedAnswers(models={q2.MODEL: SMALL}, problems={q2.RETRAINED: NOT_EXPORTED}),
         re.escape(NOT_EXPORTED),
     ),
-    "procedure missing": (ExportedAnswers(problems={"q2": NOT_DEFINED}), re.escape(NOT_DEFINED)),
-    "nothing": (ExportedAnswers(), "could not retrain your procedure"),
+    "procedure missing": (
+        ExportedAnswers(models={q2.MODEL: SMALL}, problems={"q2": NOT_DEFINED}),
+        re.escape(NOT_DEFINED),
+    ),
+    "nothing retrained": (
+        ExportedAnswers(models={q2.MODEL: SMALL}),
+        "could not retrain your procedure",
+    ),
+    "q2_model missing": (ExportedAnswers(), "not defined"),
     "layer not allowed": (
-        ExportedAnswers(models={q2.RETRAINED: ModelSpec(layers=[("Bilinear", {})])}),
+        ExportedAnswers(
+            models={q2.MODEL: SMALL, q2.RETRAINED: ModelSpec(layers=[("Bilinear", {})])}
+        ),
         "not allowed",
     ),
     "wrong output shape": (submission_of(nn.Sequential(nn.Linear(2, 2))), r"shape \(1000, 2\)"),
