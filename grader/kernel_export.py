@@ -105,7 +105,9 @@ def _run_probe(namespace: dict[str, Any], probe: dict[str, Any]) -> dict[str, An
     return result
 
 
-def _export_probe_result(result: dict[str, Any], name: str, out: dict[str, Any], request) -> None:
+def _export_probe_result(
+    result: dict[str, Any], name: str, out: dict[str, Any], request: dict[str, Any]
+) -> None:
     """Plain values into probes[name]; models as models named ``name:key``."""
     import torch
 
