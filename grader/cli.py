@@ -11,6 +11,7 @@ from grader import build as builder
 from grader.canvas import write_grade_import
 from grader.data import DataUnavailable, default_data_dir
 from grader.grading import GradingSetup, grade_all
+from grader.judge import possible_points
 from grader.report import print_table, terminal_text, write_feedback, write_grades_csv
 from grader.sandbox import SandboxUnavailable, parse_memory
 
@@ -93,7 +94,8 @@ def grade(
     if setup.warning:
         console.print(terminal_text(f"warning: {setup.warning}"), style="yellow")
     rows = grade_all(submissions, setup, progress=lambda line: console.print(terminal_text(line)))
-    write_grades_csv(rows, out / "grades.csv")
+    possible = possible_points(setup.hidden_tests)
+    write_grades_csv(rows, out / "grades.csv", list(possible))
     imported = write_grade_import(
         [(row.submission, row.total) for row in rows], canvas_assignment, out / "canvas_grades.csv"
     )
@@ -102,9 +104,5 @@ def grade(
     else:  # no stale import from an earlier run in the same folder
         (out / "canvas_grades.csv").unlink(missing_ok=True)
     write_feedback(rows, out / "feedback")
-    possible = {
-        name: sum(c.points for c in tf.test_cases) for name, tf in setup.hidden_tests.items()
-    }
-    possible["total"] = sum(possible.values())
     print_table(rows, possible, Console(file=sys.stdout, width=160))
     console.print(f"Wrote {out / 'grades.csv'} and feedback for {len(rows)} submission(s).")

@@ -41,7 +41,7 @@ class ExportedAnswers:
     files: dict[str, bytes] = field(default_factory=dict)
     probes: dict[str, Any] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
-    grader_inputs: dict[str, Any] = field(default_factory=dict)  # chosen by the grader, trusted
+    grader_inputs: dict[str, Any] = field(default_factory=dict)  # probe name -> inputs (trusted)
 
     def _missing(self, name: str) -> AssertionError:
         reason = self.problems.get(name, "it is not defined after running the notebook")

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader import runner
+from grader import checks, runner
 from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
-from grader.checks import exported_names, prepare_all, q1, q2
 from grader.data import default_data_dir, verify_data_dir
 from grader.exported_answers import (
     ExportedAnswers,
@@ -31,7 +30,6 @@ from grader.exported_answers import (
     read_export_files,
 )
 from grader.judge import judge, load_hidden_tests
-from grader.modelspec import ALLOWED_LAYERS, LAYER_ARGS
 from grader.results import GradeRow, QuestionResult, Status
 from grader.sandbox import Limits, RunResult, Sandbox, UnsafeFile, read_file
 from grader.submitted_file import InvalidSubmission, SubmittedFile, read_submitted_file
@@ -85,20 +83,9 @@ class GradingSetup:
             os.chmod(scratch, 0o711)
             self.runner.check(Path(scratch))
         _ = self.hidden_tests
-        prepare_all()
+        checks.prepare_all(self.hidden_tests)
         self._prepared = True
         return self
-
-
-def export_request() -> dict:
-    """What the in-kernel exporter must collect (fresh Q1 probe inputs each run)."""
-    return {
-        "values": exported_names("VALUES"),
-        "models": exported_names("MODELS"),
-        "files": exported_names("FILES"),
-        "layer_args": {name: list(LAYER_ARGS.get(name, ())) for name in ALLOWED_LAYERS},
-        "q1_inputs": q1.probe_inputs(),
-    }
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -160,7 +147,7 @@ def _grade(path: Path, setup: GradingSetup, key: str) -> GradeRow:
     with tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as tmp:
         os.chmod(tmp, 0o711)  # the sandbox user may enter, not list: its folder's name is random
         folder = Path(tmp) / f"sandbox-{os.urandom(8).hex()}"
-        request = export_request()
+        request = checks.export_request(setup.hidden_tests)
         _fill_sandbox(folder, submission, setup)
         run = _execute(folder, setup, request)
         answers, problem = _read_answers(folder) if run.status == Status.OK else ({}, "")
@@ -180,7 +167,7 @@ def _grade(path: Path, setup: GradingSetup, key: str) -> GradeRow:
             one_line(f"answers could not be exported: {problem}"),
         )
         return row
-    data.grader_inputs = {"q1_inputs": request["q1_inputs"]}
+    data.grader_inputs = checks.grader_inputs(request)
     row.questions = _judge(data, setup)
     if row.questions is None:
         row.questions = {}
@@ -188,7 +175,7 @@ def _grade(path: Path, setup: GradingSetup, key: str) -> GradeRow:
         row.message = f"judging took longer than {setup.judge_seconds} s"
         return row
     try:
-        row.review = review_flags(submission.notebook)
+        row.review = checks.review_flags(submission.notebook, setup.hidden_tests)
     except Exception as error:  # e.g. code the parser refuses (NUL bytes, deep nesting)
         row.review = [one_line(f"the code could not be analysed: {type(error).__name__}")]
     notes = []
@@ -258,16 +245,6 @@ def _judge(data: ExportedAnswers, setup: GradingSetup) -> dict[str, QuestionResu
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def review_flags(notebook: nbformat.NotebookNode) -> list[str]:
-    """Code that looks like it multiplies inputs in a forward (Q2's rule), per cell."""
-    return [
-        f"cell {index}: {finding}"
-        for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code"
-        for finding in q2.find_input_products(cell.source)
-    ]
 
 
 def _keep_outputs(

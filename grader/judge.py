@@ -23,6 +23,11 @@ def load_hidden_tests(tests_dir: Path) -> dict[str, ExceptionTestFile]:
     return test_files
 
 
+def possible_points(test_files: dict[str, ExceptionTestFile]) -> dict[str, float]:
+    """The autograded questions, in order, with the points their hidden cases carry."""
+    return {name: sum(case.points for case in tf.test_cases) for name, tf in test_files.items()}
+
+
 def _failure_reason(message: str) -> str:
     """The assertion text of otter's failure message (its last line), without the test source."""
     last = message.strip().splitlines()[-1] if message.strip() else "failed"
@@ -34,9 +39,10 @@ def judge(
 ) -> dict[str, QuestionResult]:
     """Run every hidden case against ``data``."""
     results = {}
+    possible = possible_points(test_files)
     for name, test_file in test_files.items():
         test_file.run({"submission": data})
-        question = QuestionResult(name=name, possible=sum(c.points for c in test_file.test_cases))
+        question = QuestionResult(name=name, possible=possible[name])
         for outcome in test_file.test_case_results:
             case = outcome.test_case
             question.cases.append(

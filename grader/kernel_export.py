@@ -2,12 +2,16 @@
 
 The runner sends this file's source to the kernel and calls ``export_answers``. It must only
 use the standard library and torch. Nothing it writes is trusted: the judge re-validates all of it.
+It knows no question: the request lists the names to export and the probes to run (their source,
+entry function, grader inputs and time limit; see ``grader.checks.Probe``).
 """
 
 import json
 import math
 import shutil
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,20 +62,6 @@ def _describe_model(model: Any, layer_args: dict[str, list[str]]) -> tuple[list,
     return layers, state
 
 
-def _probe_q1(namespace: dict[str, Any], inputs: list[list[float]]) -> dict[str, Any]:
-    """Build FixedAddModule(use_good_weights=True); read layer_1; run it on the grader inputs."""
-    import torch
-
-    module = namespace["FixedAddModule"](use_good_weights=True)
-    with torch.no_grad():
-        outputs = module(torch.tensor(inputs, dtype=torch.float32))
-    return {
-        "weight": _to_plain(module.layer_1.weight, [MAX_ELEMENTS]),
-        "bias": _to_plain(module.layer_1.bias, [MAX_ELEMENTS]),
-        "outputs": _to_plain(outputs, [MAX_ELEMENTS]),
-    }
-
-
 def _record(problems: dict[str, str], name: str, action: Any) -> Any:
     """Run one export step; on failure remember a one-line reason instead of stopping."""
     try:
@@ -80,6 +70,61 @@ def _record(problems: dict[str, str], name: str, action: Any) -> Any:
         last = traceback.format_exception_only(type(error), error)[-1].strip()
         problems[name] = last
         return None
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise TimeoutError in the code run inside after ``seconds`` (main thread only)."""
+    import signal
+    import threading
+
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"stopped after {seconds:g} s, the time limit")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)  # and again every second, if caught
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_probe(namespace: dict[str, Any], probe: dict[str, Any]) -> dict[str, Any]:
+    """Execute a probe's source in its own namespace and call its entry on the notebook's."""
+    scope: dict[str, Any] = {"__name__": f"grader_probe_{probe['name']}"}
+    exec(compile(probe["source"], f"<probe {probe['name']}>", "exec"), scope)
+    with _time_limit(probe.get("seconds")):
+        result = scope[probe["entry"]](namespace, probe["inputs"])
+    if not isinstance(result, dict):
+        raise TypeError(f"the probe returned a {type(result).__name__}, not a dict")
+    return result
+
+
+def _export_probe_result(
+    result: dict[str, Any], name: str, out: dict[str, Any], request: dict[str, Any]
+) -> None:
+    """Plain values into probes[name]; models as models named ``name:key``."""
+    import torch
+
+    plain = {}
+    for key, value in result.items():
+        if isinstance(value, torch.nn.Module):
+            model_name = f"{name}:{key}"
+            described = _record(
+                out["problems"],
+                model_name,
+                lambda v=value: _describe_model(v, request["layer_args"]),
+            )
+            if described is not None:
+                out["models"][model_name], out["weights"][model_name] = described
+        else:
+            plain[key] = _to_plain(value, [MAX_ELEMENTS])
+    out["probes"][name] = plain
 
 
 def export_answers(namespace: dict[str, Any], out_dir: str, request: dict[str, Any]) -> None:
@@ -105,12 +150,16 @@ def export_answers(namespace: dict[str, Any], out_dir: str, request: dict[str, A
         source = Path(name)
         if source.is_file() and source.stat().st_size <= MAX_EXPORTED_FILE_BYTES:
             shutil.copyfile(source, out / "files" / source.name)
-    if "FixedAddModule" not in namespace:
-        problems["q1"] = "`FixedAddModule` is not defined after running the notebook"
-    else:
-        probe = _record(problems, "q1", lambda: _probe_q1(namespace, request["q1_inputs"]))
-        if probe is not None:
-            probes["q1"] = probe
+    out_data = {"problems": problems, "models": models, "weights": weights, "probes": probes}
+    for probe in request.get("probes", []):
+        name = probe["name"]
+        result = _record(problems, name, lambda p=probe: _run_probe(namespace, p))
+        if result is not None:
+            _record(
+                problems,
+                name,
+                lambda r=result, n=name: _export_probe_result(r, n, out_data, request),
+            )
     torch.save(weights, out / "weights.pt")
     exported = {"values": values, "models": models, "probes": probes, "problems": problems}
     (out / "export.json").write_text(json.dumps(exported))

@@ -10,8 +10,10 @@ from rich.text import Text
 
 from grader.results import GradeRow
 
-AUTOGRADED = ("q1", "q2", "q4", "q5")
-COLUMNS = ("submission", *AUTOGRADED, "total", "status", "message")
+
+def columns(questions: list[str]) -> tuple[str, ...]:
+    """grades.csv columns: one per autograded question (from the loaded hidden tests)."""
+    return ("submission", *questions, "total", "status", "message")
 
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -27,30 +29,33 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
-def row_values(row: GradeRow) -> dict[str, str]:
+def row_values(row: GradeRow, questions: list[str]) -> dict[str, str]:
     """One grades.csv row; questions of a submission that was not judged score 0."""
     values = {"submission": row.submission}
-    for name in AUTOGRADED:
+    for name in questions:
         result = row.questions.get(name)
         values[name] = _points(result.earned if result else 0.0)
     values |= {"total": _points(row.total), "status": row.status, "message": row.message}
     return values
 
 
-def write_grades_csv(rows: list[GradeRow], path: Path) -> None:
+def write_grades_csv(rows: list[GradeRow], path: Path, questions: list[str]) -> None:
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns(questions))
         writer.writeheader()
-        writer.writerows(row_values(row) for row in rows)
+        writer.writerows(row_values(row, questions) for row in rows)
 
 
 def print_table(rows: list[GradeRow], possible: dict[str, float], console: Console) -> None:
+    """``possible``: points per question (``judge.possible_points``), in column order."""
+    questions = list(possible)
+    possible = possible | {"total": sum(possible.values())}
     table = Table(title="Autograded points")
-    for column in COLUMNS:
+    for column in columns(questions):
         header = f"{column} /{_points(possible[column])}" if column in possible else column
         table.add_column(header, overflow="fold", max_width=60 if column == "message" else None)
     for row in rows:
-        table.add_row(*map(terminal_text, row_values(row).values()))
+        table.add_row(*map(terminal_text, row_values(row, questions).values()))
     console.print(table)
 
 
@@ -80,7 +85,7 @@ def feedback_markdown(row: GradeRow) -> str:
         ]
     lines += [
         "",
-        "Written answers (Q1, Q2, Q3, Q4, Q5 analysis) are graded by a person from your PDF.",
+        "Written answers are graded by a person from your PDF.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -5,8 +5,10 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import yaml
 
-from grader.build import COMMITTED_OUTPUTS, MASTER, ROOT, check_generated
+from grader.build import AUTOGRADER_DIR, COMMITTED_OUTPUTS, MASTER, ROOT, check_generated
+from grader.judge import load_hidden_tests, possible_points
 
 TRIVIAL = re.compile(r"^[\s()\[\]{},:]*$")
 
@@ -60,3 +62,34 @@ def test_drift_is_detected(tmp_path: Path) -> None:
     (tmp_path / "tests" / "q1.py").write_text("# edited by hand\n")
     (tmp_path / "tests" / "stray.py").write_text("")
     assert check_generated(tmp_path) == ["tests/q1.py", "tests/stray.py"]
+
+
+def _question_configs(master: nbformat.NotebookNode) -> dict[str, dict]:
+    """Each question's otter config (the raw ``# BEGIN QUESTION`` cells), by name."""
+    configs = {}
+    for cell in master.cells:
+        if cell.cell_type == "raw" and cell.source.startswith("# BEGIN QUESTION"):
+            config = yaml.safe_load(cell.source.removeprefix("# BEGIN QUESTION"))
+            configs[config["name"]] = config
+    return configs
+
+
+def test_points_agree_everywhere() -> None:
+    """Each question's points: its config, its heading, the intro, and its hidden tests' sum."""
+    master = nbformat.read(MASTER, as_version=4)
+    config = {n: c["points"] for n, c in _question_configs(master).items() if "points" in c}
+    headings = {
+        f"q{number}": float(points)
+        for cell in master.cells
+        if cell.cell_type == "markdown"
+        for number, points in re.findall(r"^## Question (\d+):.*\((\d+) points?\)", cell.source)
+    }
+    assert config == headings and len(headings) == 5
+    intro = master.cells[1].source
+    listed = {f"q{n}": float(p) for n, p in re.findall(r"\*\*Q(\d+)\*\*[^(]*\((\d+)\)", intro)}
+    assert listed == headings
+    total = re.search(r"questions, (\d+) points", intro)
+    assert total and float(total.group(1)) == sum(headings.values())
+    hidden = load_hidden_tests(ROOT / AUTOGRADER_DIR / "tests")
+    for name, possible in possible_points(hidden).items():
+        assert possible == config[name], name

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from grader.checks import export_request
 from grader.exported_answers import ExportUnreadable, load_exported_answers
-from grader.grading import export_request
 from grader.kernel_export import export_answers
 from grader.modelspec import Scale
 
@@ -32,8 +32,14 @@ class FixedAddModule(nn.Module):
         return self.layer_1(x)
 
 
-def exported(tmp_path: Path, namespace: dict, **request_changes) -> Path:
-    request = export_request() | request_changes
+QUESTIONS = ["q1", "q2", "q4", "q5"]
+
+
+def exported(tmp_path: Path, namespace: dict, q1_inputs: dict | None = None) -> Path:
+    request = export_request(QUESTIONS)
+    for probe in request["probes"]:
+        if probe["name"] == "q1" and q1_inputs is not None:
+            probe["inputs"] = q1_inputs
     out = tmp_path / "export"
     export_answers(namespace, str(out), request)
     return out
@@ -51,7 +57,8 @@ def test_values_models_files_and_probe_round_trip(tmp_path: Path, monkeypatch) -
         "q2_model": model,
         "FixedAddModule": FixedAddModule,
     }
-    data = load_exported_answers(exported(tmp_path, namespace, q1_inputs=[[1.0, 2.0]]))
+    q1_inputs = {"pairs": [[1.0, 2.0]], "other_weight": [[2.0, 3.0]], "other_bias": 0.5}
+    data = load_exported_answers(exported(tmp_path, namespace, q1_inputs))
     assert data.value("q4_1_kernel_1") == [229, 229]
     assert data.value("q4_3_shapes") == [[28, 28], [256, 256]]
     assert data.value("q2_best_test_mse") == 3e6
@@ -59,7 +66,12 @@ def test_values_models_files_and_probe_round_trip(tmp_path: Path, monkeypatch) -
     x = torch.randn(3, 2)
     assert torch.equal(data.model("q2_model")(x), model.eval()(x))
     assert data.file("q5_batchnorm_mnist.png") == b"\x89PNG fake"
-    assert data.probe("q1") == {"weight": [[1.0, 1.0]], "bias": [0.0], "outputs": [[3.0]]}
+    assert data.probe("q1") == {
+        "weight": [[1.0, 1.0]],
+        "bias": [0.0],
+        "outputs": [[3.0]],
+        "other_outputs": [[8.5]],
+    }
 
 
 @pytest.mark.parametrize(

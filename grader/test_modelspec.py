@@ -1,10 +1,22 @@
 """Models as data: only whitelisted layers are rebuilt, with exactly the exported weights."""
 
+import ast
+import re
+
+import nbformat
 import pytest
 import torch
 from torch import nn
 
-from grader.modelspec import InvalidModel, ModelSpec, Scale, rebuild, spec_from_module
+from grader.checks import export_request
+from grader.modelspec import (
+    ALLOWED_LAYERS,
+    InvalidModel,
+    ModelSpec,
+    Scale,
+    rebuild,
+    spec_from_module,
+)
 from grader.notebook_code import MASTER_NOTEBOOK, same_class
 
 
@@ -63,3 +75,30 @@ def test_refuses_too_many_parameters() -> None:
     wide = {"in_features": 100_000, "out_features": 1_000, "bias": True}
     with pytest.raises(InvalidModel, match="declares"):
         rebuild(ModelSpec(layers=[("Linear", wide)]))
+
+
+def _master_cell(start: str) -> str:
+    cells = nbformat.read(str(MASTER_NOTEBOOK), as_version=4).cells
+    return next(cell.source for cell in cells if start in cell.source)
+
+
+def test_whitelist_copies_agree() -> None:
+    """The Q2 prompt and the Q2 public test state the whitelist that the judge rebuilds from.
+
+    (The exporter receives its table from ``modelspec`` in the export request.)
+    """
+    prose = _master_cell("## Question 2")
+    sentence = prose[prose.index("built only from these layers") : prose.index("No other layers")]
+    stated = {
+        re.sub(r"^torch\.nn\.|\(.*\)$", "", name) for name in re.findall(r"`([^`]+)`", sentence)
+    }
+    assert stated == set(ALLOWED_LAYERS)
+    public = ast.parse(_master_cell("def test_q2_model_layers").split('""" # END TEST CONFIG')[-1])
+    allowed = next(
+        node.value
+        for node in ast.walk(public)
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "allowed"
+    )
+    assert set(ast.literal_eval(allowed)) == set(ALLOWED_LAYERS)
+    request = export_request([])
+    assert set(request["layer_args"]) == set(ALLOWED_LAYERS)

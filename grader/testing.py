@@ -113,3 +113,38 @@ def odd_inputs(folder: Path) -> list[Path]:
         archive.writestr("roejohn_LATE_102_203_homework.pdf", b"%PDF-1.4 john")
     odd = [folder / "notes.txt", folder / "not_a_notebook.ipynb", hostile, cheater, export_zip]
     return [*odd, canvas_zip]
+
+
+def hidden_tests(*questions: str):
+    """The built autograder's hidden tests (``python -m grader build``), for these questions."""
+    from grader.judge import load_hidden_tests
+
+    loaded = load_hidden_tests(ROOT / "build" / "autograder" / "tests")
+    return {name: loaded[name] for name in questions}
+
+
+def judged_feedback(data, *questions: str) -> tuple[dict[str, float], str]:
+    """Run the real hidden tests of ``questions`` on ``data``: points per question, feedback."""
+    from grader.judge import judge
+    from grader.report import feedback_markdown
+    from grader.results import GradeRow, Status
+
+    row = GradeRow(submission="student.ipynb", status=Status.OK)
+    row.questions = judge(data, hidden_tests(*questions))
+    return {name: result.earned for name, result in row.questions.items()}, feedback_markdown(row)
+
+
+def export_in_process(namespace: dict, out: Path, questions: list[str], inputs: dict) -> "object":
+    """Run the in-kernel exporter here on ``namespace`` (probe inputs by probe name, else fresh)
+    and load the answers as the judge would, with the grader inputs attached."""
+    from grader.checks import export_request, grader_inputs
+    from grader.exported_answers import load_exported_answers
+    from grader.kernel_export import export_answers
+
+    request = export_request(questions)
+    for probe in request["probes"]:
+        probe["inputs"] = inputs.get(probe["name"], probe["inputs"])
+    export_answers(namespace, str(out), request)
+    data = load_exported_answers(out)
+    data.grader_inputs = grader_inputs(request)
+    return data

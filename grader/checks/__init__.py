@@ -1,24 +1,131 @@
-"""Hidden-test logic, one module per autograded question.
+"""Hidden-test logic, one module per autograded question, and the protocol the pipeline reads.
 
-Each module declares what the judge needs from a submission (``VALUES``, ``MODELS``, ``FILES``)
-and ``check_*`` functions that raise ``AssertionError`` with a student-readable message.
-The hidden test cells of the master notebook call these functions with a ``ExportedAnswers``.
+The questions are the hidden test files the judge loaded (``build/autograder/tests/qN.py``, one
+per autograded question of the master notebook). A question named ``qN`` may have a module
+``grader.checks.qN`` that declares everything the pipeline needs about it; every name is optional:
+
+- ``VALUES``, ``MODELS``, ``FILES``: notebook variables (plain values, ``torch.nn.Sequential``
+  models) and files the in-kernel exporter copies out of the sandbox;
+- ``PROBES``: ``Probe``s, code the kernel runs after the notebook on inputs the grader draws for
+  each submission (Q1 runs ``FixedAddModule`` on secret pairs, Q2 retrains the procedure);
+- ``prepare()``: loads the judge's own data before any student code runs;
+- ``review(source)``: findings in one code cell for a person to look at (no points change);
+- ``check_*`` functions that the notebook's hidden test cells call with the ``ExportedAnswers``.
+
+Nothing else in the pipeline (``kernel_export``, ``grading``, ``report``, ``cli``) names a
+question: adding one is a master-notebook section plus, if it needs data, one module here.
 """
 
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
-from grader.checks import q1, q2, q4, q5
+import nbformat
 
-QUESTION_MODULES: dict[str, ModuleType] = {"q1": q1, "q2": q2, "q4": q4, "q5": q5}
+from grader.modelspec import ALLOWED_LAYERS, LAYER_ARGS
 
-
-def exported_names(kind: str) -> list[str]:
-    """All names of one kind (``VALUES``, ``MODELS`` or ``FILES``) that any question needs."""
-    return sorted({name for module in QUESTION_MODULES.values() for name in getattr(module, kind)})
+EXPORT_KINDS = ("VALUES", "MODELS", "FILES")
 
 
-def prepare_all() -> None:
+@dataclass(frozen=True)
+class Probe:
+    """Code the sandboxed kernel runs for a question after the notebook, with grader inputs.
+
+    ``function(namespace, inputs)`` runs in the student's kernel, which cannot import the grader:
+    it is sent as source (with ``helpers``, classes or functions it uses, after ``preamble``),
+    so it must import what it needs itself (standard library, numpy, torch). It returns a dict;
+    plain values land in ``ExportedAnswers.probes[name]`` and ``torch.nn`` models are exported
+    like notebook models, as ``probe_model(name, key)``. ``inputs()`` draws the grader's inputs
+    (JSON-able, e.g. secret numbers or seeds) afresh for each submission, in the trusted process;
+    they reach the kernel on stdin only and the judge sees the same ones as
+    ``grader_inputs[name]``. ``seconds`` limits the run in the kernel (a ``TimeoutError``).
+    """
+
+    name: str
+    function: Callable[[dict[str, Any], Any], dict[str, Any]]
+    inputs: Callable[[], Any]
+    helpers: tuple[Any, ...] = ()
+    preamble: str = ""
+    seconds: float | None = None
+
+    @property
+    def source(self) -> str:
+        parts = [self.preamble, *(inspect.getsource(obj) for obj in self.helpers)]
+        return "\n\n".join([*filter(None, parts), inspect.getsource(self.function)])
+
+    def request(self) -> dict[str, Any]:
+        """What the exporter needs to run it: source, entry point, fresh inputs, time limit."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "entry": self.function.__name__,
+            "inputs": self.inputs(),
+            "seconds": self.seconds,
+        }
+
+
+def probe_model(probe: str, key: str) -> str:
+    """The export name of a model that a probe returned (the exporter uses the same rule)."""
+    return f"{probe}:{key}"
+
+
+def question_modules(questions: Iterable[str]) -> dict[str, ModuleType]:
+    """The checks module of each question that has one, by question name."""
+    modules = {}
+    for name in questions:
+        qualified = f"{__name__}.{name}"
+        try:
+            modules[name] = importlib.import_module(qualified)
+        except ModuleNotFoundError as error:
+            if error.name != qualified:
+                raise
+    return modules
+
+
+def exported_names(modules: dict[str, ModuleType], kind: str) -> list[str]:
+    """All names of one kind (``VALUES``, ``MODELS`` or ``FILES``) that the questions need."""
+    return sorted({name for module in modules.values() for name in getattr(module, kind, ())})
+
+
+def probes(modules: dict[str, ModuleType]) -> list[Probe]:
+    return [probe for module in modules.values() for probe in getattr(module, "PROBES", ())]
+
+
+def export_request(questions: Iterable[str]) -> dict[str, Any]:
+    """What the in-kernel exporter must collect, with fresh probe inputs for one submission."""
+    modules = question_modules(questions)
+    request: dict[str, Any] = {kind.lower(): exported_names(modules, kind) for kind in EXPORT_KINDS}
+    request["layer_args"] = {name: list(LAYER_ARGS.get(name, ())) for name in ALLOWED_LAYERS}
+    request["probes"] = [probe.request() for probe in probes(modules)]
+    return request
+
+
+def grader_inputs(request: dict[str, Any]) -> dict[str, Any]:
+    """The inputs the grader sent to each probe, by probe name (the judge checks against them)."""
+    return {probe["name"]: probe["inputs"] for probe in request.get("probes", [])}
+
+
+def prepare_all(questions: Iterable[str]) -> None:
     """Load the judge's own data (fresh Q2 pairs, verified MNIST) before any student code runs."""
-    for module in QUESTION_MODULES.values():
-        if hasattr(module, "prepare"):
+    for module in question_modules(questions).values():
+        if callable(getattr(module, "prepare", None)):
             module.prepare()
+
+
+def review_flags(notebook: nbformat.NotebookNode, questions: Iterable[str]) -> list[str]:
+    """Every question's review findings, per code cell: ``cell 12: q2: line 3: ...``."""
+    reviewers = {
+        name: module.review
+        for name, module in question_modules(questions).items()
+        if callable(getattr(module, "review", None))
+    }
+    return [
+        f"cell {index}: {name}: {finding}"
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for name, review in reviewers.items()
+        for finding in review(cell.source)
+    ]

@@ -1,19 +1,39 @@
 """Question 2: learn y = x1 * x2 on (-1000, 1000)^2 (3 points, one per MSE tier).
 
-The judge draws fresh test pairs itself (never with the student's dataset class), from a seed
-the caller passes or, by default, one drawn from ``secrets`` once per process.
+Q2 grades the procedure, not only its artifact. After the notebook ran, the in-kernel probe
+``retrain_procedure`` seeds torch with a secret grader seed, calls the student's
+``build_q2_model()`` and trains that model with the student's ``train_q2(model, train_set,
+test_set)`` (its own defaults) on the grader's copy of ``MultiplyDataset`` drawn with secret seeds
+(TRAIN_SIZE / TEST_SIZE pairs, RETRAIN_THREADS thread, at most RETRAIN_SECONDS). It returns the
+fresh model and the trained one. The judge draws its own test pairs (never with the student's
+dataset class), from a seed the caller passes or, by default, one drawn from ``secrets`` once per
+process, and each tier requires, in this order:
+1. ``q2_model`` (the notebook's own run) can be rebuilt;
+2. the procedure could be retrained, and ``train_q2`` changed the fresh model's weights;
+3. the retrained model's MSE is below the tier's bound;
+4. the fresh ``build_q2_model()`` is at least REINIT_FACTOR times worse than the trained one
+   (weights set by hand in ``build_q2_model`` fail here);
+5. the re-initialisation gate below passes for the retrained model and for ``q2_model`` (so a
+   submission cannot score with a procedure that does not produce its model).
+A hand-set ``q2_model`` with no working procedure, a ``train_q2`` that does not train and a
+procedure that only works for the notebook's seed all lose the points (``test_q2.py``).
 
-Tiers (test MSE of the rebuilt ``q2_model`` on NUM_TEST fresh pairs, raw units):
+Tiers (test MSE of the retrained model on NUM_TEST fresh pairs, raw units):
 predicting 0 gives Var(y) = (1000^2 / 3)^2 = 1.11e11.
 - below 1e10: beats the predict-zero baseline 11-fold (a real, if rough, fit);
 - below 1e9:  RMS error 3.2e4, under 10% of std(y) = 3.3e5;
 - below 1e8:  RMS error 1.0e4, 3% of std(y) (scaled inputs/targets and a careful optimiser).
 
-Measured with judge seeds 1000+s (bench/q2_training.py, grader/checks/test_q2.py; one thread):
+Measured with the retrained model (bench/q2_training.py: the real probe through the exporter, one
+thread; grader seeds s = 0-4, judge seeds 1000+s; 2-core machine at load average ~10):
 - reference (notebook q2-lib: Scale(1e-3), 2-64-64-1 ReLU, Scale(1e6); Adam lr 1e-2, cosine,
-  3000 steps of 100 on 10,000 pairs), seeds 0-7, judge MSE: 2.74e6, 3.42e6, 3.25e6, 3.00e6,
-  2.63e6, 2.95e6, 3.19e6, 2.49e6 (2.8-6.5 s each). Worst 3.42e6: margins 29x to 1e8, 290x to
-  1e9, 2900x to 1e10. Its re-initialised copies: 1.07e11-1.68e11 (>= 3.3e4 times its MSE).
+  3000 steps of 100 on 10,000 pairs), retrained MSE: 3.30e6, 3.77e6, 3.49e6, 3.01e6, 2.78e6.
+  Worst 3.77e6: margins 26.5x to 1e8, 265x to 1e9, 2650x to 1e10. Its fresh models: 1.15e11 -
+  1.70e11 (>= 3e4 times the trained MSE, gate 5x); re-initialised copies >= 1.07e11.
+  Extra grading time per submission: the retraining, 8.3-10.1 s at that load (~2.5 s on an idle
+  core; RETRAIN_SECONDS = 60 leaves 6x at load 10), plus 0.1 s for the judge's evaluations.
+Earlier measurements of the notebook's own model (judge seeds 1000+s, same bench before retraining):
+- reference, seeds 0-7: 2.49e6-3.42e6 (2.8-6.5 s each); margins 29x to 1e8.
 - naive but honest: the same net without Scale layers, Adam lr 1e-3: 4.55e9-4.66e9 (seeds
   0-2), tier 1 only (2.1x under 1e10, 4.6x over 1e9).
 - the sample student's unscaled sigmoid 2-100-100-1, SGD lr 0.01, 20 epochs: 5.2e10-1.2e11
@@ -21,16 +41,19 @@ Measured with judge seeds 1000+s (bench/q2_training.py, grader/checks/test_q2.py
 - the reference trained on the hand-out's buggy (-1e6, 1e6) generator: 5.4e16-2.2e17 (seeds 0-4).
 - constant 0: 1.11e11; parameter-free models: re-initialised MSE / MSE = 1.
 
-Anti-cheat gate on every tier: the judge rebuilds the model from genuine torch.nn
-classes (a non-Sequential or non-whitelisted model cannot be exported and fails every tier with
-the exporter's reason), then re-initialises all its parameters (``reset_parameters`` on every
-layer that has one; BatchNorm running statistics included) with REINIT_SEEDS seeds. If any
+Re-initialisation gate: the judge rebuilds a model from genuine torch.nn classes (a
+non-Sequential or non-whitelisted model cannot be exported and fails every tier with the
+exporter's reason), then re-initialises all its parameters (``reset_parameters`` on every layer
+that has one; BatchNorm running statistics included) with REINIT_SEEDS seeds. If any
 re-initialised copy has an MSE below REINIT_FACTOR times the model's own MSE, the accuracy did
 not come from training and every tier fails. A random network predicts about 0, so its MSE is
 at least about the baseline (1.07e11 the lowest seen), while passing the loosest tier needs an
-MSE below 1e10: a tier-passing model's ratio is above 10, twice REINIT_FACTOR. The gate is
+MSE below 1e10: a tier-passing model's ratio is above 10, twice REINIT_FACTOR. The gates are
 checked after the bound, so a weak honest model is told its MSE, not accused of cheating.
-``find_input_products`` is an extra, static check of the notebook source (not wired in here).
+
+``review`` flags, for a person, code that multiplies inputs in a forward
+(``find_input_products``) and weights written directly in ``build_q2_model``/``train_q2``
+(``find_weight_writes``); the pipeline shows them as review notes, never as points.
 """
 
 import ast
@@ -46,6 +69,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grader.checks import Probe, probe_model
 from grader.exported_answers import ExportedAnswers
 from grader.modelspec import ModelSpec
 
@@ -54,6 +78,11 @@ MODELS = ["q2_model"]
 FILES: list[str] = []
 
 MODEL = "q2_model"
+RETRAINED = probe_model("q2", "trained")  # build_q2_model() trained by train_q2, in the kernel
+INITIAL = probe_model("q2", "initial")  # the same fresh model before train_q2
+RETRAIN_SECONDS = 60  # the reference needs 2.5-6.5 s on one thread
+RETRAIN_THREADS = 1
+TRAIN_SIZE, TEST_SIZE = 10_000, 2_000  # the notebook's own sizes
 MAX_ABS = 1000.0
 NUM_TEST = 10_000
 EVAL_BATCH = 1000
@@ -62,6 +91,7 @@ BASELINE_MSE = (MAX_ABS**2 / 3) ** 2  # MSE of always predicting 0: 1.11e11
 REINIT_SEEDS = 3
 REINIT_FACTOR = 5.0
 SESSION_SEED = secrets.randbits(32)
+LABELS_MODEL = f"`{MODEL}`"
 _DATA_STREAM = 0x51_32  # keeps judge data apart from any np.random.default_rng(seed) stream
 
 
@@ -88,7 +118,77 @@ def prepare() -> None:
     fresh_test_data(SESSION_SEED)
 
 
-def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+# The grader's run of the student's procedure, in the sandboxed kernel ---------------------------
+
+
+class MultiplyDataset(torch.utils.data.Dataset):
+    """Pairs x = (x1, x2) drawn uniformly from (-max_abs, max_abs), with target y = x1 * x2.
+
+    Item i is ``(x[i], y[i])``: float32 tensors of shapes (2,) and (1,), so a batch of B items
+    has inputs of shape (B, 2) and targets of shape (B, 1). The same seed gives the same data.
+    """
+
+    def __init__(self, num_examples: int, max_abs: float = 1000.0, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        pairs = rng.uniform(-1.0, 1.0, size=(num_examples, 2)) * max_abs
+        self.x = torch.tensor(pairs, dtype=torch.float32)
+        self.y = self.x[:, :1] * self.x[:, 1:]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[index], self.y[index]
+
+
+def retrain_inputs() -> dict[str, int]:
+    """Secret seeds for one submission's retraining (model initialisation, train and test data)."""
+    seeds = {key: secrets.randbits(31) for key in ("model_seed", "train_seed", "test_seed")}
+    sizes = {"train_size": TRAIN_SIZE, "test_size": TEST_SIZE, "threads": RETRAIN_THREADS}
+    return seeds | sizes
+
+
+def retrain_procedure(namespace: dict, inputs: dict) -> dict:
+    """In the kernel: ``build_q2_model()`` seeded by the grader, trained by ``train_q2``.
+
+    The datasets are the grader's own copy of the given ``MultiplyDataset`` (sent with this
+    function), drawn with the grader's secret seeds; ``train_q2`` runs with its own defaults.
+    """
+    import copy
+    import time
+
+    import torch
+
+    for name in ("build_q2_model", "train_q2"):
+        if not callable(namespace.get(name)):
+            raise NameError(f"`{name}` is not defined after running the notebook")
+    torch.set_num_threads(inputs["threads"])
+    train_set = MultiplyDataset(inputs["train_size"], seed=inputs["train_seed"])
+    test_set = MultiplyDataset(inputs["test_size"], seed=inputs["test_seed"])
+    torch.manual_seed(inputs["model_seed"])
+    model = namespace["build_q2_model"]()
+    if not isinstance(model, torch.nn.Sequential):
+        kind = type(model).__name__
+        raise TypeError(f"build_q2_model() returned a {kind}, not a torch.nn.Sequential")
+    initial = copy.deepcopy(model)
+    start = time.perf_counter()
+    namespace["train_q2"](model, train_set, test_set)
+    return {"initial": initial, "trained": model, "seconds": time.perf_counter() - start}
+
+
+PROBES = [
+    Probe(
+        "q2",
+        retrain_procedure,
+        retrain_inputs,
+        helpers=(MultiplyDataset,),
+        preamble="import numpy as np\nimport torch",
+        seconds=RETRAIN_SECONDS,
+    )
+]
+
+
+def predict(model: nn.Module, x: torch.Tensor, label: str = LABELS_MODEL) -> torch.Tensor:
     """Predictions (N, 1) as float64, in batches; AssertionError if the model cannot run."""
     outputs = []
     with torch.no_grad():
@@ -96,18 +196,18 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             try:
                 output = model(batch)
             except (RuntimeError, TypeError, ValueError) as error:
-                message = f"`{MODEL}` fails on inputs of shape (N, 2): {error}"
+                message = f"{label} fails on inputs of shape (N, 2): {error}"
                 raise AssertionError(message) from error
             shape = tuple(output.shape)
-            assert shape == (len(batch), 1), f"`{MODEL}` returns shape {shape}, not (N, 1)"
+            assert shape == (len(batch), 1), f"{label} returns shape {shape}, not (N, 1)"
             outputs.append(output.double())
     return torch.cat(outputs)
 
 
-def mean_squared_error(model: nn.Module, seed: int) -> float:
+def mean_squared_error(model: nn.Module, seed: int, label: str = LABELS_MODEL) -> float:
     """Test MSE in raw units on the judge's fresh pairs (inf if a prediction is not finite)."""
     x, y = fresh_test_data(seed)
-    prediction = predict(model, x)
+    prediction = predict(model, x, label)
     if not torch.isfinite(prediction).all():
         return math.inf
     return (prediction - y).pow(2).mean().item()
@@ -140,49 +240,85 @@ def _digest(spec: ModelSpec) -> str:
 _EVALUATIONS: dict[tuple[str, int], Evaluation] = {}
 
 
-def measure(model: nn.Sequential, seed: int) -> Evaluation:
+def measure(model: nn.Sequential, seed: int, label: str = LABELS_MODEL) -> Evaluation:
     """MSE of a rebuilt model and of REINIT_SEEDS re-initialised copies of it."""
-    mse = mean_squared_error(model, seed)
-    assert math.isfinite(mse), f"`{MODEL}` predicts NaN or infinite values"
+    mse = mean_squared_error(model, seed, label)
+    assert math.isfinite(mse), f"{label} predicts NaN or infinite values"
     copies = (reinitialised(model, seed + k + 1) for k in range(REINIT_SEEDS))
-    return Evaluation(seed, mse, tuple(mean_squared_error(c, seed) for c in copies))
+    return Evaluation(seed, mse, tuple(mean_squared_error(c, seed, label) for c in copies))
 
 
-def evaluate(submission: ExportedAnswers, seed: int | None = None) -> Evaluation:
-    """Rebuild ``q2_model`` (AssertionError with the reason if impossible) and measure it."""
+LABELS = {
+    MODEL: f"`{MODEL}`",
+    RETRAINED: "the model your procedure trained for the grader",
+    INITIAL: "the fresh `build_q2_model()`",
+}
+
+
+def evaluate(submission: ExportedAnswers, seed: int | None = None, name: str = MODEL) -> Evaluation:
+    """Rebuild model ``name`` (AssertionError with the reason if impossible) and measure it."""
     seed = SESSION_SEED if seed is None else seed
-    if MODEL in submission.models:  # check the size before rebuilding allocates the layers
-        state = submission.models[MODEL].state_dict.values()
+    if name in submission.models:  # check the size before rebuilding allocates the layers
+        state = submission.models[name].state_dict.values()
         size = sum(t.numel() for t in state if isinstance(t, torch.Tensor))
-        assert size <= MAX_PARAMETERS, f"`{MODEL}` has {size:,} parameters, over {MAX_PARAMETERS:,}"
-    model = submission.model(MODEL)
-    key = (_digest(submission.models[MODEL]), seed)
+        label = LABELS.get(name, name)
+        assert size <= MAX_PARAMETERS, f"{label} has {size:,} parameters, over {MAX_PARAMETERS:,}"
+    model = submission.model(name)
+    key = (_digest(submission.models[name]), seed)
     if key not in _EVALUATIONS:
         if len(_EVALUATIONS) >= 32:
             _EVALUATIONS.clear()
-        _EVALUATIONS[key] = measure(model, seed)
+        _EVALUATIONS[key] = measure(model, seed, LABELS.get(name, name))
     return _EVALUATIONS[key]
 
 
-def check_learned(evaluation: Evaluation) -> None:
+def check_learned(evaluation: Evaluation, label: str = LABELS[MODEL]) -> None:
     """The anti-cheat gate: re-initialising the parameters must destroy the accuracy."""
     best_reinit = min(evaluation.reinit_mses)
     assert best_reinit >= REINIT_FACTOR * evaluation.mse, (
-        f"`{MODEL}` is about as accurate with re-initialised parameters (MSE {best_reinit:.3g}) as "
+        f"{label} is about as accurate with re-initialised parameters (MSE {best_reinit:.3g}) as "
         f"trained (MSE {evaluation.mse:.3g}): its predictions do not come from trained weights, "
         "so no Q2 tier can be awarded"
     )
 
 
+def _retrained(submission: ExportedAnswers, seed: int) -> Evaluation:
+    """The grader's own run of the procedure, checked to have trained; its evaluation."""
+    if RETRAINED not in submission.models:
+        reason = submission.problems.get("q2") or submission.problems.get(RETRAINED)
+        raise AssertionError(
+            "the grader could not retrain your procedure (`build_q2_model()`, then "
+            f"`train_q2(model, train_set, test_set)`): {reason or 'no model came back'}"
+        )
+    if INITIAL in submission.models:
+        initial, trained = submission.models[INITIAL], submission.models[RETRAINED]
+        assert _digest(initial) != _digest(trained), (
+            "`train_q2(model, train_set, test_set)` returned without changing the weights of a "
+            "fresh `build_q2_model()`: the grader retrains your procedure and grades that model, "
+            "so train_q2 must train the model it is given, in place"
+        )
+    return evaluate(submission, seed, RETRAINED)
+
+
 def _check_tier(submission: ExportedAnswers, bound: float, seed: int | None) -> None:
-    """Award a tier only for an MSE below ``bound`` that re-initialisation destroys."""
-    evaluation = evaluate(submission, seed)
-    assert evaluation.mse < bound, (
-        f"`{MODEL}` test MSE {evaluation.mse:.3g} on {NUM_TEST:,} fresh pairs from "
-        f"(-{MAX_ABS:g}, {MAX_ABS:g})^2 is not below {bound:.0e} "
-        f"(predicting 0 gives {BASELINE_MSE:.2g})"
+    """A tier: the retrained procedure's MSE below ``bound``, earned by training; q2_model too."""
+    seed = SESSION_SEED if seed is None else seed
+    submitted = evaluate(submission, seed, MODEL)  # first: a q2_model that cannot be graded
+    retrained = _retrained(submission, seed)
+    assert retrained.mse < bound, (
+        f"retrained by the grader (`build_q2_model()` with the grader's seed, then `train_q2` on "
+        f"{TRAIN_SIZE:,} new training pairs), your procedure's model has test MSE "
+        f"{retrained.mse:.3g} on {NUM_TEST:,} fresh pairs from (-{MAX_ABS:g}, {MAX_ABS:g})^2, not "
+        f"below {bound:.0e} (predicting 0 gives {BASELINE_MSE:.2g})"
     )
-    check_learned(evaluation)
+    initial = evaluate(submission, seed, INITIAL).mse
+    assert initial >= REINIT_FACTOR * retrained.mse, (
+        f"a fresh `build_q2_model()` is already about as accurate (MSE {initial:.3g}) as after "
+        f"`train_q2` (MSE {retrained.mse:.3g}): the accuracy must come from training from a random "
+        "initialisation, not from weights set by hand"
+    )
+    check_learned(retrained, LABELS[RETRAINED])
+    check_learned(submitted)
 
 
 def check_mse_below_1e10(submission: ExportedAnswers, seed: int | None = None) -> None:
@@ -305,3 +441,47 @@ def find_input_products(source: str) -> list[str]:
                 where_at = (node.lineno, node.col_offset)
                 findings[where_at] = f"line {node.lineno}: `{text}` in {where}"
     return [findings[key] for key in sorted(findings)]
+
+
+_PROCEDURE = {"build_q2_model", "train_q2"}
+_WEIGHT_WRITES = {"copy_", "fill_", "load_state_dict", "set_"}
+
+
+def _writes_data(target: ast.AST) -> bool:
+    """``p.data = ...`` or ``p.data[...] = ...``."""
+    if isinstance(target, ast.Subscript):
+        target = target.value
+    return isinstance(target, ast.Attribute) and target.attr == "data"
+
+
+def find_weight_writes(source: str) -> list[str]:
+    """Weights written directly inside ``build_q2_model`` or ``train_q2`` (Q2: "do not set
+    weights by hand"): ``.data =``, ``copy_``, ``fill_``, ``set_``, ``load_state_dict``.
+
+    Like ``find_input_products`` a reason for a person to look (an initialiser such as
+    ``bias.fill_(0.0)`` is fine), not a score. Unparsable source is reported by that function.
+    """
+    try:
+        tree = ast.parse(_without_magics(source))
+    except SyntaxError:
+        return []
+    findings: dict[tuple[int, int], str] = {}
+    for scope in ast.walk(tree):
+        if not (isinstance(scope, ast.FunctionDef) and scope.name in _PROCEDURE):
+            continue
+        for node in ast.walk(scope):
+            targets = getattr(node, "targets", None) or [getattr(node, "target", None)]
+            assigns = isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+            writes = assigns and any(_writes_data(t) for t in targets if t is not None)
+            if writes or (isinstance(node, ast.Call) and _call_name(node) in _WEIGHT_WRITES):
+                text = ast.unparse(node)
+                text = text if len(text) <= 60 else text[:57] + "..."
+                findings[(node.lineno, node.col_offset)] = (
+                    f"line {node.lineno}: `{text}` in {scope.name}() writes weights directly"
+                )
+    return [findings[key] for key in sorted(findings)]
+
+
+def review(source: str) -> list[str]:
+    """Findings in one code cell for a person to look at: input products, weights set by hand."""
+    return find_input_products(source) + find_weight_writes(source)

@@ -1,6 +1,6 @@
 """Q4 hidden checks: YouNet kernels and the shapes the student states.
 
-The judge builds its own copy of the given ``YouNet`` (``TrustedYouNet``, kept identical to the
+The judge builds its own copy of the given ``YouNet`` (``YouNet`` below, kept identical to the
 notebook's class by ``test_q4.py``) from the submitted kernel tuples, so the shapes are computed
 here, never taken from the student's kernel.
 """

@@ -1,13 +1,18 @@
 """Tests of the Q2 checks: the reference passes every tier; weak, broken and cheating models fail.
 
-The reference code is the master notebook's ``q2-lib`` cells. Trained models are cached per seed
-(reference ~4 s, sample student ~2 s on one CPU core), so the file takes well under a minute.
+The reference code is the master notebook's ``q2-lib`` cells. The grader retrains a submission's
+procedure in the kernel (``q2.retrain_procedure``); here that probe runs in this process through
+the real exporter. Trained models are cached per seed (reference ~4 s, sample student ~2 s on one
+CPU core), so the file takes about a minute.
 """
 
 import inspect
+import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -20,7 +25,8 @@ from grader import modelspec
 from grader.checks import q2
 from grader.exported_answers import ExportedAnswers
 from grader.modelspec import ModelSpec, Scale, spec_from_module
-from grader.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells, tagged_sources
+from grader.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells, same_class, tagged_sources
+from grader.testing import export_in_process, judged_feedback
 
 SEEDS = (0, 1, 2)
 TIERS = (q2.check_mse_below_1e10, q2.check_mse_below_1e9, q2.check_mse_below_1e8)
@@ -35,8 +41,24 @@ def judge_seed(seed: int) -> int:
     return 1000 + seed
 
 
-def submission_of(model: nn.Sequential) -> ExportedAnswers:
-    return ExportedAnswers(models={q2.MODEL: spec_from_module(model)})
+def submission_of(model: nn.Sequential, initial: nn.Sequential | None = None) -> ExportedAnswers:
+    """``model`` as both the submitted q2_model and the procedure's retrained model."""
+    initial = q2.reinitialised(model, seed=99) if initial is None else initial
+    models = {q2.MODEL: model, q2.RETRAINED: model, q2.INITIAL: initial}
+    return ExportedAnswers(models={name: spec_from_module(m) for name, m in models.items()})
+
+
+def retrain_inputs(seed: int) -> dict[str, int]:
+    """The grader's secret inputs, made deterministic: grader seed ``seed``."""
+    seeds = {"model_seed": 1000 + seed, "train_seed": 2000 + seed, "test_seed": 3000 + seed}
+    return q2.retrain_inputs() | seeds
+
+
+def graded_procedure(namespace: dict[str, Any], seed: int) -> ExportedAnswers:
+    """Export ``namespace`` as the kernel would, retraining its procedure with grader ``seed``."""
+    with tempfile.TemporaryDirectory() as tmp, one_thread():
+        answers = Path(tmp) / "answers"
+        return export_in_process(namespace, answers, ["q2"], {"q2": retrain_inputs(seed)})
 
 
 def assert_fails_every_tier(submission: ExportedAnswers, seed: int, reason: str) -> None:
@@ -120,13 +142,25 @@ def test_fresh_test_data(seed: int) -> None:
     assert not torch.equal(lib()["MultiplyDataset"](q2.NUM_TEST, seed=seed).x, x)
 
 
+@cache
+def reference_retrained(seed: int) -> ExportedAnswers:
+    """The reference notebook (its own run as q2_model), its procedure retrained by the grader."""
+    return graded_procedure(lib() | {q2.MODEL: reference_model(0)}, seed)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_reference_passes_every_tier(seed: int) -> None:
-    submission = submission_of(reference_model(seed))
+    submission = reference_retrained(seed)
+    assert submission.problems == {}
     for check in TIERS:
         check(submission, seed=judge_seed(seed))
-    evaluation = q2.evaluate(submission, seed=judge_seed(seed))
+    evaluation = q2.evaluate(submission, seed=judge_seed(seed), name=q2.RETRAINED)
     assert evaluation.mse < 1e7 and min(evaluation.reinit_mses) > 1e10
+    assert q2.evaluate(submission, seed=judge_seed(seed), name=q2.INITIAL).mse > 1e10
+
+
+def test_trusted_dataset_is_the_given_one() -> None:
+    assert same_class(MASTER_NOTEBOOK, q2.MultiplyDataset)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -175,16 +209,36 @@ def test_model_that_survives_reinit_scores_zero(name: str, seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_gate_blocks_even_an_accurate_model(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """If re-initialising left the predictions intact, the reference would get 0 points."""
+    submission = submission_of(reference_model(0))
     monkeypatch.setattr(q2, "reinitialised", lambda model, _seed: model)
-    assert_fails_every_tier(submission_of(reference_model(seed)), 100 + seed, "re-initialised")
+    assert_fails_every_tier(submission, 100 + seed, "re-initialised")
 
 
-NOT_EXPORTED = "TypeError: it is a Net, not a torch.nn.Sequential"  # the exporter's reason
-UNGRADABLE = {
-    "not exported": (ExportedAnswers(problems={q2.MODEL: NOT_EXPORTED}), NOT_EXPORTED),
-    "missing": (ExportedAnswers(), "not defined"),
+NOT_EXPORTED = "TypeError: layer 0 (Net) is not one of the allowed torch.nn layers"
+NOT_DEFINED = "NameError: `train_q2` is not defined after running the notebook"
+SMALL = spec_from_module(nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)))
+UNGRADABLE = {  # the submitted q2_model is a gradable model, unless the case is about it
+    "q2_model not exported": (
+        ExportedAnswers(problems={q2.MODEL: NOT_EXPORTED}),
+        re.escape(f"`q2_model` could not be graded: {NOT_EXPORTED}"),
+    ),
+    "retrained not exported": (
+        ExportedAnswers(models={q2.MODEL: SMALL}, problems={q2.RETRAINED: NOT_EXPORTED}),
+        re.escape(NOT_EXPORTED),
+    ),
+    "procedure missing": (
+        ExportedAnswers(models={q2.MODEL: SMALL}, problems={"q2": NOT_DEFINED}),
+        re.escape(NOT_DEFINED),
+    ),
+    "nothing retrained": (
+        ExportedAnswers(models={q2.MODEL: SMALL}),
+        "could not retrain your procedure",
+    ),
+    "q2_model missing": (ExportedAnswers(), "not defined"),
     "layer not allowed": (
-        ExportedAnswers(models={q2.MODEL: ModelSpec(layers=[("Bilinear", {})])}),
+        ExportedAnswers(
+            models={q2.MODEL: SMALL, q2.RETRAINED: ModelSpec(layers=[("Bilinear", {})])}
+        ),
         "not allowed",
     ),
     "wrong output shape": (submission_of(nn.Sequential(nn.Linear(2, 2))), r"shape \(1000, 2\)"),
@@ -224,6 +278,142 @@ def _fill(module: nn.Module) -> None:
     for name, tensor in tensors:
         if tensor.is_floating_point():
             tensor.fill_(7.0 if "var" not in name else 3.0)
+
+
+# Procedures the grader retrains: points and the feedback line the student reads.
+
+HAND_SET = """
+def build_q2_model(hidden=200):
+    # x1 * x2 = ((x1 + x2)^2 - (x1 - x2)^2) / 4, each square piecewise linear: weights by hand
+    step = 2000.0 / hidden
+    knots = torch.arange(hidden) * step
+    slopes = torch.full((hidden,), 2 * step)
+    slopes[0] = step
+    u, v = torch.tensor([1.0, 1.0]), torch.tensor([1.0, -1.0])
+    first, last = torch.nn.Linear(2, 4 * hidden), torch.nn.Linear(4 * hidden, 1)
+    with torch.no_grad():
+        first.weight.copy_(torch.cat([u, -u, v, -v]).reshape(4, 2).repeat_interleave(hidden, 0))
+        first.bias.copy_(-knots.repeat(4))
+        last.weight.copy_(torch.cat([slopes, slopes, -slopes, -slopes])[None] / 4)
+        last.bias.fill_(0.0)
+    return torch.nn.Sequential(first, torch.nn.ReLU(), last)
+"""
+LIGHT_TRAINING = """
+def train_q2(model, train_set, test_set, steps=20, lr=1e-9):
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for step in range(steps):
+        loss = torch.nn.functional.mse_loss(model(train_set.x[:100]), train_set.y[:100])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {"step": [], "train_mse": [], "test_mse": []}
+"""
+NO_TRAINING = """
+def train_q2(model, train_set, test_set, steps=3000):
+    return {"step": [], "train_mse": [], "test_mse": []}
+"""
+UNFILLED = """
+def build_q2_model(hidden=64):
+    ...
+
+
+def train_q2(model, train_set, test_set, steps=3000):
+    history = {"step": [], "train_mse": [], "test_mse": []}
+    ...
+    return history
+"""
+TUNED_TO_SEED_0 = """
+reference_train_q2 = train_q2
+
+
+def train_q2(model, train_set, test_set, steps=3000):
+    # the schedule only works for the seed the notebook used
+    steps = steps if torch.initial_seed() == 0 else 30
+    return reference_train_q2(model, train_set, test_set, steps=steps)
+"""
+
+
+def student(*sources: str, q2_model: nn.Sequential | None = None) -> dict[str, Any]:
+    """The reference notebook's namespace with the student's cells run after it."""
+    namespace = dict(lib())
+    for source in sources:
+        exec(source, namespace)
+    if q2_model is None:
+        torch.manual_seed(0)
+        q2_model = namespace["build_q2_model"]()
+    return namespace | {q2.MODEL: q2_model}
+
+
+def q2_feedback(namespace: dict[str, Any]) -> tuple[float, str]:
+    points, feedback = judged_feedback(graded_procedure(namespace, seed=0), "q2")
+    return points["q2"], feedback
+
+
+def test_hand_set_q2_model_without_a_procedure_scores_zero() -> None:
+    hand_set = student(HAND_SET)["build_q2_model"]()
+    namespace = student(UNFILLED, q2_model=hand_set)
+    judged = q2.evaluate(submission_of(hand_set))  # judged as an artifact it would pass
+    assert judged.mse < 1e4 and min(judged.reinit_mses) > 1e10
+    points, feedback = q2_feedback(namespace)
+    assert points == 0
+    assert (
+        "- FAIL mse_beats_baseline (0/1): the grader could not retrain your procedure "
+        "(`build_q2_model()`, then `train_q2(model, train_set, test_set)`): TypeError: "
+        "build_q2_model() returned a NoneType, not a torch.nn.Sequential"
+    ) in feedback
+
+
+def test_weights_set_by_hand_in_build_q2_model_score_zero_and_are_flagged() -> None:
+    points, feedback = q2_feedback(student(HAND_SET, LIGHT_TRAINING))
+    assert points == 0
+    assert "- FAIL mse_strict (0/1): a fresh `build_q2_model()` is already about as accurate" in (
+        feedback
+    )
+    assert "not from weights set by hand" in feedback
+    findings = q2.review(HAND_SET)
+    assert len(findings) == 4 and all("in build_q2_model() writes weights" in f for f in findings)
+
+
+def test_train_q2_that_does_not_train_scores_zero() -> None:
+    points, feedback = q2_feedback(student(NO_TRAINING, q2_model=reference_model(0)))
+    assert points == 0
+    assert (
+        "- FAIL mse_good (0/1): `train_q2(model, train_set, test_set)` returned without changing "
+        "the weights of a fresh `build_q2_model()`"
+    ) in feedback
+
+
+@one_thread()
+def test_procedure_tuned_to_one_seed_loses_the_points() -> None:
+    points, feedback = q2_feedback(student(TUNED_TO_SEED_0, q2_model=reference_model(0)))
+    assert points <= 1  # 30 steps of Adam: a rough fit at best
+    assert "- FAIL mse_strict (0/1): retrained by the grader (`build_q2_model()` with " in feedback
+    assert "your procedure's model has test MSE" in feedback
+
+
+def test_review_flags_weight_writes_only_in_the_procedure() -> None:
+    procedure = tagged_sources(MASTER_NOTEBOOK, "q2-lib")
+    assert all(q2.review(source) == [] for source in procedure)
+    writes = (
+        "def train_q2(model, *args):\n    model[0].weight.data = w\n    model.load_state_dict(s)\n"
+    )
+    assert [f.split(": ")[0] for f in q2.review(writes)] == ["line 2", "line 3"]
+    assert q2.review(writes.replace("train_q2", "helper")) == []
+
+
+def test_prose_states_the_retraining_limits() -> None:
+    prose = next(
+        cell.source
+        for cell in nbformat.read(str(MASTER_NOTEBOOK), as_version=4).cells
+        if cell.source.startswith("## Question 2")
+    ).replace("\n", " ")
+    for fact in (
+        f"{q2.TRAIN_SIZE:,} training",
+        f"{q2.TEST_SIZE:,} test",
+        f"{q2.RETRAIN_SECONDS} seconds",
+    ):
+        assert fact in prose, fact
+    assert q2.RETRAIN_THREADS == 1 and "one CPU thread" in prose
 
 
 # Public tests of the notebook section, run against the reference model.

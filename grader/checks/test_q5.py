@@ -24,6 +24,7 @@ from grader import notebook_code
 from grader.checks import q5
 from grader.exported_answers import ExportedAnswers
 from grader.modelspec import spec_from_module
+from grader.testing import judged_feedback
 
 PLAIN_TOO_LOW = re.escape(f"below {q5.PLAIN_MIN_ACCURACY}")
 BN_TOO_LOW = re.escape(f"below {q5.BN_MIN_ACCURACY}")
@@ -243,6 +244,22 @@ def test_bn_ahead_early() -> None:
     for level in (0.9, 0.85):  # level with, or behind, the plain curve
         with pytest.raises(AssertionError, match="should be above"):
             q5.check_bn_ahead_early(submission(q5_bn_curve=flat_curve(level)))
+
+
+def test_eval_every_100_steps_loses_the_curves_item_only() -> None:
+    """One mistake, one deduction: sparse curves still show BN ahead early."""
+    every_20 = judged_feedback(submission(), "q5")[0]["q5"]
+    sparse = {
+        q5.PLAIN_CURVE: flat_curve(0.9, every=100),
+        q5.BN_CURVE: flat_curve(0.95, every=100),
+    }
+    points, feedback = judged_feedback(submission(**sparse), "q5")
+    assert every_20 - points["q5"] == 0.5
+    assert "- PASS bn_ahead_early (0.5/0.5)" in feedback
+    assert (
+        "- FAIL curves_and_figure (0/0.5): `q5_plain_curve`: measure the held-out accuracy at "
+        "least every 20 steps; there is no measurement between steps "
+    ) in feedback
 
 
 def test_bn_ahead_of_a_plain_net_that_learns_nothing_is_not_enough() -> None:

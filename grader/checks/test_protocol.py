@@ -1,0 +1,141 @@
+"""The per-question protocol: a new question flows through export, judge and report untouched.
+
+A toy question ``qtoy`` is one module (a file in a temporary folder, registered in
+``sys.modules``: nothing is written into the checkout) and one hidden test file. Nothing else is
+edited: the exporter, the judge, the review and the reports pick it up from the hidden tests.
+"""
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from rich.console import Console
+
+from grader import checks
+from grader.judge import judge, load_hidden_tests, possible_points
+from grader.report import feedback_markdown, print_table, write_grades_csv
+from grader.results import GradeRow, Status
+from grader.testing import export_in_process
+
+TOY_MODULE = """
+import secrets
+
+from grader.checks import Probe
+
+VALUES = ["toy_answer"]
+MODELS = []
+FILES = []
+
+
+def toy_inputs():
+    return {"number": secrets.randbelow(1000)}
+
+
+def double_it(namespace, inputs):
+    return {"doubled": namespace["double"](inputs["number"])}
+
+
+PROBES = [Probe("qtoy", double_it, toy_inputs, seconds=1)]
+
+
+def review(source):
+    return ["says toy"] if "toy" in source else []
+
+
+def check_answer(submission):
+    assert submission.value("toy_answer") == 42, "toy_answer should be 42"
+
+
+def check_doubles(submission):
+    number = submission.grader_inputs["qtoy"]["number"]
+    doubled = submission.probe("qtoy")["doubled"]
+    assert doubled == 2 * number, f"double({number}) gave {doubled}"
+"""
+
+TOY_TESTS = """
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "qtoy"
+points = 2
+
+@test_case(points=0.5, hidden=True)
+def test_answer(submission):
+    from grader.checks import qtoy
+    qtoy.check_answer(submission)
+
+@test_case(points=1.5, hidden=True)
+def test_doubles(submission):
+    from grader.checks import qtoy
+    qtoy.check_doubles(submission)
+"""
+
+
+@pytest.fixture
+def toy_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tests folder with the toy question's hidden tests; its module importable."""
+    source = tmp_path / "qtoy.py"  # a real file: probes are sent to the kernel as source
+    source.write_text(TOY_MODULE)
+    spec = importlib.util.spec_from_file_location("grader.checks.qtoy", source)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "grader.checks.qtoy", module)
+    spec.loader.exec_module(module)
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "qtoy.py").write_text(TOY_TESTS)
+    return tests
+
+
+def test_toy_question_flows_through_export_judge_and_report(
+    toy_question: Path, tmp_path: Path
+) -> None:
+    hidden = load_hidden_tests(toy_question)
+    assert possible_points(hidden) == {"qtoy": 2.0}
+    request = checks.export_request(hidden)
+    assert request["values"] == ["toy_answer"] and request["probes"][0]["name"] == "qtoy"
+    namespace = {"toy_answer": 42, "double": lambda n: 2 * n}
+    data = export_in_process(namespace, tmp_path / "answers", list(hidden), {})
+    row = GradeRow(submission="toy.ipynb", status=Status.OK)
+    row.questions = judge(data, hidden)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# a toy cell")])
+    row.review = checks.review_flags(notebook, hidden)
+    assert row.total == 2 and row.review == ["cell 0: qtoy: says toy"]
+
+    wrong = export_in_process({"toy_answer": 41, "double": abs}, tmp_path / "wrong", ["qtoy"], {})
+    wrong_row = GradeRow(submission="wrong.ipynb", status=Status.OK, questions=judge(wrong, hidden))
+    assert wrong_row.total == 0
+    assert "- FAIL doubles (0/1.5): double(" in feedback_markdown(wrong_row)
+    assert "## qtoy: 2 / 2" in feedback_markdown(row)
+
+    write_grades_csv([row, wrong_row], tmp_path / "grades.csv", list(possible_points(hidden)))
+    with (tmp_path / "grades.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["submission"], r["qtoy"], r["total"]) for r in rows] == [
+        ("toy.ipynb", "2", "2"),
+        ("wrong.ipynb", "0", "0"),
+    ]
+    console = Console(record=True, width=200)
+    print_table([row], possible_points(hidden), console)
+    table = console.export_text()
+    assert "qtoy /2" in table and "total /2" in table
+
+
+def test_probe_time_limit_and_failures_are_reported(toy_question: Path, tmp_path: Path) -> None:
+    def slow(number: int) -> int:
+        while True:
+            pass
+
+    hidden = load_hidden_tests(toy_question)
+    data = export_in_process({"double": slow}, tmp_path / "answers", list(hidden), {})
+    assert data.problems["qtoy"] == "TimeoutError: stopped after 1 s, the time limit"
+    row = GradeRow(submission="slow.ipynb", status=Status.OK, questions=judge(data, hidden))
+    assert "could not be graded: TimeoutError" in feedback_markdown(row)
+
+
+def test_questions_without_a_module_need_nothing() -> None:
+    assert checks.question_modules(["q3_no_such_module"]) == {}
+    assert checks.export_request([])["probes"] == []
