@@ -1,4 +1,4 @@
-"""Grade submissions: parse, run each in a sandboxed process with a time limit, judge, report.
+"""Grade one submission: parse, run it in a sandboxed process with a time limit, judge.
 
 One bad submission never stops the others: every input gets a row with a status
 (``ok``, ``error``, ``timeout``, ``invalid``) and a reason. Inputs are only ever read.
@@ -20,7 +20,6 @@ from pathlib import Path
 import nbformat
 
 from grader import runner
-from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
 from grader.checks import exported_names, prepare_all, q1, q2
 from grader.exported_answers import ExportUnreadable, load_exported_answers
 from grader.judge import judge, load_hidden_tests
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_USER = "nobody"
 MAX_PROCESSES = 512
 MAX_FILE_BYTES = 1_000_000_000
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HOMEWORK_DATA_DIR", "OMP_NUM_THREADS")
 
 
@@ -44,6 +44,7 @@ class GradingSetup:
     out_dir: Path
     timeout: int
     sandbox_user: str | None
+    threads: int = 0  # torch/OMP/MKL threads of each submission's kernel; 0: not limited
 
     def __post_init__(self) -> None:
         self.hidden_tests = load_hidden_tests(self.tests_dir)
@@ -91,8 +92,10 @@ def sandbox_user() -> str | None:
     return SANDBOX_USER
 
 
-def _sandbox_env(sandbox: Path) -> dict[str, str]:
+def _sandbox_env(sandbox: Path, threads: int = 0) -> dict[str, str]:
     env = {key: os.environ[key] for key in KEPT_ENV if key in os.environ}
+    if threads:  # the job's share of the cores (parallel grading must not oversubscribe)
+        env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     env.update(
         HOME=str(sandbox),
         MPLCONFIGDIR=str(sandbox / ".mpl"),
@@ -134,7 +137,7 @@ def _execute(sandbox: Path, setup: GradingSetup, request: dict) -> str | None:
         process = subprocess.Popen(
             command,
             cwd=sandbox,
-            env=_sandbox_env(sandbox),
+            env=_sandbox_env(sandbox, setup.threads),
             user=setup.sandbox_user,
             start_new_session=True,
             stdin=subprocess.PIPE,
@@ -235,38 +238,3 @@ def _keep_outputs(submission: SubmittedFile, sandbox: Path, out_dir: Path) -> No
     if submission.pdf:
         (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
         (out_dir / "pdfs" / f"{submission.name}.pdf").write_bytes(submission.pdf)
-
-
-def _attach_canvas_pdf(row: GradeRow, path: Path, pdfs: dict[str, Path], out_dir: Path) -> None:
-    """Keep the student's Canvas PDF beside the row, or say that it is missing."""
-    canvas = parse_canvas_name(path)
-    if canvas is None:
-        return
-    pdf = pdfs.pop(canvas.user_id, None)
-    if pdf is None:
-        row.message = "; ".join(filter(None, [row.message, "no PDF submitted"]))
-        return
-    (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(pdf, out_dir / "pdfs" / f"{path.stem}.pdf")
-
-
-def grade_all(paths: list[Path], setup: GradingSetup, progress=print) -> list[GradeRow]:
-    """Grade every input (files, folders, Canvas bulk downloads); one row per graded file."""
-    with tempfile.TemporaryDirectory(prefix="inputs-") as scratch:
-        graded, pdfs = split_pdfs(expand_inputs(paths, Path(scratch)))
-        rows = []
-        for path in graded:
-            progress(f"grading {path.name} ...")
-            row = grade_one(path, setup)
-            _attach_canvas_pdf(row, path, pdfs, setup.out_dir)
-            progress(f"  {row.status}, {row.total:g} points")
-            rows.append(row)
-        for pdf in pdfs.values():  # a PDF whose notebook never came
-            rows.append(
-                GradeRow(
-                    submission=pdf.name,
-                    status=Status.INVALID,
-                    message="only a PDF was submitted; the notebook is missing",
-                )
-            )
-    return rows

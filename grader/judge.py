@@ -49,3 +49,11 @@ def judge(
             )
         results[name] = question
     return results
+
+
+def possible_points(tests_dir: Path) -> dict[str, float]:
+    """Autograded questions and their points, from the hidden tests (the report's columns)."""
+    return {
+        name: sum(case.points for case in test_file.test_cases)
+        for name, test_file in load_hidden_tests(tests_dir).items()
+    }
