@@ -61,6 +61,7 @@ class GradedRun:
     rows: dict[str, dict[str, str]]
     stdout: str
     input_hashes: dict[Path, str]
+    stderr: str = ""
 
 
 def sha256(path: Path) -> str:
@@ -83,7 +84,9 @@ def run_grader(inputs: list[Path], out: Path, *extra: str) -> GradedRun:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     with (out / "grades.csv").open() as handle:
         rows = {row["submission"]: row for row in csv.DictReader(handle)}
-    return GradedRun(out=out, rows=rows, stdout=result.stdout, input_hashes=hashes)
+    return GradedRun(
+        out=out, rows=rows, stdout=result.stdout, input_hashes=hashes, stderr=result.stderr
+    )
 
 
 def with_cell(notebook_path: Path, source: str, target: Path) -> Path:
@@ -113,3 +116,25 @@ def odd_inputs(folder: Path) -> list[Path]:
         archive.writestr("roejohn_LATE_102_203_homework.pdf", b"%PDF-1.4 john")
     odd = [folder / "notes.txt", folder / "not_a_notebook.ipynb", hostile, cheater, export_zip]
     return [*odd, canvas_zip]
+
+
+def notebook_until(notebook_path: Path, heading: str, target: Path) -> Path:
+    """Copy of a notebook without the cells from the first markdown cell containing ``heading``.
+
+    ``notebook_until(solution, "## Question 5", ...)`` is a complete submission that trains no
+    Q5 networks: real grading in seconds instead of minutes.
+    """
+    notebook = nbformat.read(notebook_path, as_version=4)
+    cut = next(
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "markdown" and heading in cell.source
+    )
+    notebook.cells = notebook.cells[:cut]
+    nbformat.write(notebook, target)
+    return target
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
