@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, fields
 from multiprocessing import get_context
 from pathlib import Path
@@ -301,9 +302,11 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 def _run(work: Plan, grader: Grader, jobs: int, rows: dict, console: Console) -> None:
     failed = 0
-    with _progress(console) as progress:
+    results = _results(work.todo, grader, jobs)
+    # closing(): a stop while this loop runs still terminates the workers at once
+    with closing(results), _progress(console) as progress:
         task = progress.add_task("grading", total=len(work.todo), failed=0)
-        for item, row in _results(work.todo, grader, jobs):
+        for item, row in results:
             rows[item.identity] = row
             failed += row.status != Status.OK
             progress.update(task, advance=1, failed=failed)

@@ -16,7 +16,7 @@ from grader.report import print_table, write_report
 from grader.store import ResultStore, autograder_digest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long lines stay whole in logs
 
 
 @app.command()

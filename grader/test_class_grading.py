@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.testing import EXAMPLES, ROOT, GradedRun, notebook_until, read_csv, run_grader
+from grader.examples import notebook_until
+from grader.testing import EXAMPLES, ROOT, GradedRun, read_csv, run_grader
 
 pytestmark = pytest.mark.slow
 
