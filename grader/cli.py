@@ -79,9 +79,12 @@ def grade(
     timeout: Annotated[int, typer.Option(help="Seconds one submission may run.")] = 900,
     canvas_assignment: Annotated[str, CANVAS_ASSIGNMENT] = "Homework autograded",
     jobs: Annotated[
-        int,
-        typer.Option(min=1, help="Submissions graded at once [default: one per core, 2+ threads]."),
-    ] = 0,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Submissions graded at once (default: one per core; from 8 cores one per 2).",
+        ),
+    ] = None,
     shard: Annotated[
         str,
         typer.Option(help="K/N: grade only share K of N into --out's store (then run `report`)."),

@@ -1,5 +1,8 @@
 """Class grading: inputs, shards, the results store and resume decisions (fast, no grading)."""
 
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -13,8 +16,10 @@ from grader.batch import (
     select_shard,
     threads_per_job,
 )
+from grader.grading import THREAD_VARIABLES, _sandbox_env
 from grader.results import GradeRow, Status
 from grader.store import Record, ResultStore, autograder_digest, file_digest
+from grader.testing import ROOT
 
 
 def canvas_download(folder: Path) -> Path:
@@ -112,3 +117,16 @@ def test_autograder_digest_follows_the_hidden_tests(tmp_path: Path) -> None:
     assert autograder_digest(tmp_path) == before
     (tmp_path / "q1.py").write_text("OK = {'points': 2}")
     assert autograder_digest(tmp_path) != before
+
+
+def test_each_job_gets_its_thread_budget(tmp_path: Path) -> None:
+    env = _sandbox_env(tmp_path, threads=2)
+    assert {env[name] for name in THREAD_VARIABLES} == {"2"}
+    assert "MKL_NUM_THREADS" not in _sandbox_env(tmp_path) or os.environ.get("MKL_NUM_THREADS")
+
+
+def test_bad_shard_option_is_a_usage_error(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "grader", "grade", "--out", str(tmp_path), "--shard", "3/2"]
+    result = subprocess.run([*command, "x.ipynb"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "K must be between 1 and N" in result.stderr
+    assert not (tmp_path / "results").exists()
