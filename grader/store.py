@@ -102,6 +102,7 @@ class ResultStore:
         handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.folder)
         with os.fdopen(handle, "w") as file:
             json.dump(record.to_json(), file, indent=1)
+        os.chmod(temporary, 0o644)  # like the other outputs (mkstemp makes it private)
         os.replace(temporary, target)
 
     def records(self) -> list[Record]:
