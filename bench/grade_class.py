@@ -1,6 +1,6 @@
 """Time grading a class with --jobs 1 and --jobs 2, and grading's cost over plain nbclient.
 
-Usage: .venv/bin/python bench/grade_class.py [--size 12] [--trained 2]
+Usage: .venv/bin/python bench/grade_class.py [--size 12] [--trained 2]   (--size 0: overhead only)
 
 The class: ``--trained`` copies of the complete examples that train the Q5 networks (solution,
 partly wrong, alternately), the rest complete or partly wrong submissions cut before Q5 and
@@ -82,13 +82,14 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load {load()} (shared machine: other work may be running)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        inputs = make_class(folder, args.size, args.trained)
-        print(f"class: {len(inputs)} submissions, {args.trained} train Q5")
-        one = grade(inputs, "--jobs", "1")
-        print(f"--jobs 1: {one:7.1f} s   (load {load()})")
-        two = grade(inputs, "--jobs", "2")
-        print(f"--jobs 2: {two:7.1f} s   (load {load()})")
-        print(f"speed-up: {one / two:.2f}x")
+        if args.size:
+            inputs = make_class(folder, args.size, args.trained)
+            print(f"class: {len(inputs)} submissions, {args.trained} train Q5")
+            one = grade(inputs, "--jobs", "1")
+            print(f"--jobs 1: {one:7.1f} s   (load {load()})")
+            two = grade(inputs, "--jobs", "2")
+            print(f"--jobs 2: {two:7.1f} s   (load {load()})")
+            print(f"speed-up: {one / two:.2f}x")
 
         blanks = [
             shutil.copy(EXAMPLES / "blank.ipynb", folder / f"blank{i}.ipynb") for i in range(4)
