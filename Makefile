@@ -45,6 +45,7 @@ benchmark: setup
 	$(BIN)/python bench/q2_training.py
 	$(BIN)/python bench/q5_training.py
 	$(BIN)/python bench/grade_solution.py
+	$(BIN)/python bench/grade_class.py
 	$(BIN)/python bench/export_pdf.py
 	$(BIN)/python bench/sandbox_overhead.py
 

@@ -1,3 +1,4 @@
 from grader.cli import app
 
-app(prog_name="python -m grader")
+if __name__ == "__main__":  # worker processes import this module too
+    app(prog_name="python -m grader")

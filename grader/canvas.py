@@ -94,18 +94,6 @@ def expand_inputs(paths: list[Path], scratch: Path) -> list[Path]:
     return expanded
 
 
-def split_pdfs(paths: list[Path]) -> tuple[list[Path], dict[str, Path]]:
-    """Separate the Canvas PDFs (by user id) from what is to be graded."""
-    graded, pdfs = [], {}
-    for path in paths:
-        canvas = parse_canvas_name(path)
-        if canvas and path.suffix.lower() == ".pdf":
-            pdfs[canvas.user_id] = path
-        else:
-            graded.append(path)
-    return graded, pdfs
-
-
 def write_grade_import(rows: list[tuple[str, float]], assignment: str, path: Path) -> int:
     """Canvas gradebook import (matched on Canvas user ID); returns how many students it holds.
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m grader build`` and ``python -m grader grade``."""
+"""Command line: ``python -m grader build``, ``grade`` and ``report``."""
 
 import sys
 from pathlib import Path
@@ -8,15 +8,17 @@ import typer
 from rich.console import Console
 
 from grader import build as builder
-from grader.canvas import write_grade_import
+from grader.batch import Interrupted, default_jobs, grade_all, parse_shard, threads_per_job
 from grader.data import DataUnavailable, default_data_dir
-from grader.grading import GradingSetup, grade_all
-from grader.judge import possible_points
-from grader.report import print_table, terminal_text, write_feedback, write_grades_csv
+from grader.grading import GradingSetup
+from grader.judge import load_hidden_tests, possible_points
+from grader.manual import ManualPointsError
+from grader.report import print_table, terminal_text, write_report
 from grader.sandbox import SandboxUnavailable, parse_memory
+from grader.store import ResultStore, autograder_digest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long lines stay whole in logs
 
 
 @app.command()
@@ -38,6 +40,39 @@ def build(
     console.print(f"Built homework.ipynb, tests/, examples/ and {builder.AUTOGRADER_DIR}/.")
 
 
+def _tests_dir() -> Path:
+    tests_dir = builder.ROOT / builder.AUTOGRADER_DIR / "tests"
+    if not tests_dir.is_dir():
+        console.print(
+            f"[red]No autograder tests in {tests_dir}: run `python -m grader build`.[/red]"
+        )
+        raise typer.Exit(2)
+    return tests_dir
+
+
+def _write_outputs(rows: list, out: Path, tests_dir: Path, canvas_assignment: str) -> None:
+    """grades.csv, the Canvas import, feedback and the class report; refuses bad manual points."""
+    try:
+        book = write_report(
+            rows, possible_points(load_hidden_tests(tests_dir)), out, canvas_assignment
+        )
+    except ManualPointsError as error:
+        console.print(f"[red]manual.csv refused: {error}[/red] (nothing written; fix and rerun)")
+        raise typer.Exit(2) from None
+    if (out / "canvas_grades.csv").is_file():
+        console.print(f"Wrote {out / 'canvas_grades.csv'} (Canvas gradebook import).")
+    print_table(book, Console(file=sys.stdout, width=160))
+    console.print(
+        f"Wrote {out / 'grades.csv'}, feedback and {out / 'class_report.md'} "
+        f"for {len(book.rows)} submission(s)."
+    )
+
+
+CANVAS_ASSIGNMENT = typer.Option(
+    help="Column header for canvas_grades.csv, e.g. 'Homework 1 (123456)'."
+)
+
+
 @app.command()
 def grade(
     submissions: Annotated[
@@ -46,9 +81,19 @@ def grade(
     ],
     out: Annotated[Path, typer.Option(help="Folder for grades.csv, feedback/, executed/, pdfs/.")],
     timeout: Annotated[int, typer.Option(help="Seconds one submission may run.")] = 900,
-    canvas_assignment: Annotated[
-        str, typer.Option(help="Column header for canvas_grades.csv, e.g. 'Homework 1 (123456)'.")
-    ] = "Homework autograded",
+    canvas_assignment: Annotated[str, CANVAS_ASSIGNMENT] = "Homework autograded",
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Submissions graded at once (default: one per core; from 8 cores one per 2).",
+        ),
+    ] = None,
+    shard: Annotated[
+        str,
+        typer.Option(help="K/N: grade only share K of N into --out's store (then run `report`)."),
+    ] = "1/1",
+    regrade: Annotated[bool, typer.Option(help="Grade again what --out already holds.")] = False,
     memory: Annotated[
         str, typer.Option(help="Memory each sandboxed process may use, e.g. 6G or 512M.")
     ] = "6G",
@@ -64,24 +109,28 @@ def grade(
         ),
     ] = False,
 ) -> None:
-    """Grade each submission in its own sandboxed process and write DIR/grades.csv."""
-    tests_dir = builder.ROOT / builder.AUTOGRADER_DIR / "tests"
-    if not tests_dir.is_dir():
-        console.print(
-            f"[red]No autograder tests in {tests_dir}: run `python -m grader build`.[/red]"
-        )
-        raise typer.Exit(2)
+    """Grade each submission in its own sandboxed process and write DIR/grades.csv.
+
+    Results are stored in DIR/results/ as they finish: rerunning grades only what is missing
+    or changed.
+    """
+    tests_dir = _tests_dir()
+    try:
+        shard_index, shard_count = parse_shard(shard)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--shard") from None
+    jobs = jobs or default_jobs()
     try:
         memory_bytes = parse_memory(memory)
     except ValueError as error:
-        console.print(f"--memory: {error}", markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.BadParameter(str(error), param_hint="--memory") from None
     out.mkdir(parents=True, exist_ok=True)
     setup = GradingSetup(
         tests_dir=tests_dir,
         public_tests_dir=builder.ROOT / "tests",
         out_dir=out.absolute(),
         timeout=timeout,
+        threads=threads_per_job(jobs),
         data_dir=(data_dir or default_data_dir()).absolute(),
         memory=memory_bytes,
         sandbox=not no_sandbox,
@@ -89,20 +138,50 @@ def grade(
     try:
         setup.prepare()
     except (DataUnavailable, SandboxUnavailable) as error:
-        console.print(terminal_text(str(error)), style="red", soft_wrap=True)
+        console.print(terminal_text(str(error)), style="red")
         raise typer.Exit(2) from None
     if setup.warning:
         console.print(terminal_text(f"warning: {setup.warning}"), style="yellow")
-    rows = grade_all(submissions, setup, progress=lambda line: console.print(terminal_text(line)))
-    possible = possible_points(setup.hidden_tests)
-    write_grades_csv(rows, out / "grades.csv", list(possible))
-    imported = write_grade_import(
-        [(row.submission, row.total) for row in rows], canvas_assignment, out / "canvas_grades.csv"
-    )
-    if imported:
-        console.print(f"Wrote {out / 'canvas_grades.csv'} for {imported} Canvas student(s).")
-    else:  # no stale import from an earlier run in the same folder
-        (out / "canvas_grades.csv").unlink(missing_ok=True)
-    write_feedback(rows, out / "feedback")
-    print_table(rows, possible, Console(file=sys.stdout, width=160))
-    console.print(f"Wrote {out / 'grades.csv'} and feedback for {len(rows)} submission(s).")
+    try:
+        rows = grade_all(
+            submissions,
+            setup,
+            jobs=jobs,
+            shard=(shard_index, shard_count),
+            regrade=regrade,
+            console=console,
+        )
+    except Interrupted as error:
+        console.print(f"[yellow]{error}[/yellow]")
+        raise typer.Exit(130) from None
+    if shard_count > 1:
+        console.print(
+            f"Shard {shard} done. When every shard has finished: "
+            f"python -m grader report --out {out}"
+        )
+        return
+    _write_outputs(rows, out, tests_dir, canvas_assignment)
+
+
+@app.command()
+def report(
+    out: Annotated[
+        Path, typer.Option(help="The --out folder that `grade` (or its shards) filled.")
+    ],
+    canvas_assignment: Annotated[str, CANVAS_ASSIGNMENT] = "Homework autograded",
+) -> None:
+    """Merge the results store of DIR into grades.csv, the Canvas import, feedback, class report."""
+    tests_dir = _tests_dir()
+    current = autograder_digest(tests_dir)
+    records = ResultStore(out).records()
+    stale = [record.identity for record in records if record.autograder != current]
+    if stale:
+        console.print(
+            f"[yellow]{len(stale)} result(s) were graded by another version of the autograder "
+            f"and are left out (grade them again): {', '.join(stale[:5])}[/yellow]"
+        )
+    rows = [record.row for record in records if record.autograder == current]
+    if not rows:
+        console.print(f"[red]No results for this autograder in {out}: run `grade` first.[/red]")
+        raise typer.Exit(1)
+    _write_outputs(rows, out, tests_dir, canvas_assignment)

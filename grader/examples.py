@@ -72,3 +72,20 @@ def write_examples(
     nbformat.write(student, out / "blank.ipynb")
     nbformat.write(with_mistakes(reference), out / "partly_wrong.ipynb")
     (out / "corrupted.ipynb").write_text(CORRUPTED)
+
+
+def notebook_until(notebook_path: Path, heading: str, target: Path) -> Path:
+    """Copy of a notebook without the cells from the first markdown cell containing ``heading``.
+
+    ``notebook_until(solution, "## Question 5", ...)`` is a complete submission that trains no
+    Q5 networks: real grading in seconds instead of minutes (tests, benchmarks).
+    """
+    notebook = nbformat.read(notebook_path, as_version=4)
+    cut = next(
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "markdown" and heading in cell.source
+    )
+    notebook.cells = notebook.cells[:cut]
+    nbformat.write(notebook, target)
+    return target

@@ -21,7 +21,6 @@ from pathlib import Path
 import nbformat
 
 from grader import checks, runner
-from grader.canvas import expand_inputs, parse_canvas_name, split_pdfs
 from grader.data import default_data_dir, verify_data_dir
 from grader.exported_answers import (
     ExportedAnswers,
@@ -264,39 +263,3 @@ def _keep_outputs(
     if submission.pdf:
         (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
         (out_dir / "pdfs" / f"{key}.pdf").write_bytes(submission.pdf)
-
-
-def _attach_canvas_pdf(row: GradeRow, path: Path, pdfs: dict[str, Path], out_dir: Path) -> None:
-    """Keep the student's Canvas PDF beside the row, or say that it is missing."""
-    canvas = parse_canvas_name(path)
-    if canvas is None:
-        return
-    pdf = pdfs.pop(canvas.user_id, None)
-    if pdf is None:
-        row.message = "; ".join(filter(None, [row.message, "no PDF submitted"]))
-        return
-    (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(pdf, out_dir / "pdfs" / f"{row.key}.pdf")
-
-
-def grade_all(paths: list[Path], setup: GradingSetup, progress=print) -> list[GradeRow]:
-    """Grade every input (files, folders, Canvas bulk downloads); one row per graded file."""
-    with tempfile.TemporaryDirectory(prefix="inputs-") as scratch:
-        graded, pdfs = split_pdfs(expand_inputs(paths, Path(scratch)))
-        rows = []
-        for path, key in zip(graded, unique_keys(graded), strict=True):
-            progress(f"grading {path.name} ...")
-            row = grade_one(path, setup, key)
-            _attach_canvas_pdf(row, path, pdfs, setup.out_dir)
-            progress(f"  {row.status}, {row.total:g} points")
-            rows.append(row)
-        for pdf in pdfs.values():  # a PDF whose notebook never came
-            rows.append(
-                GradeRow(
-                    submission=pdf.name,
-                    key=output_key(pdf),
-                    status=Status.INVALID,
-                    message="only a PDF was submitted; the notebook is missing",
-                )
-            )
-    return rows

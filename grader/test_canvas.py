@@ -8,7 +8,6 @@ from grader.canvas import (
     expand_inputs,
     is_canvas_download,
     parse_canvas_name,
-    split_pdfs,
     write_grade_import,
 )
 
@@ -35,9 +34,6 @@ def test_expands_bulk_download_but_not_export_zip(tmp_path: Path) -> None:
         "doejane_101_202_homework.pdf",
         "export.zip",
     ]
-    graded, pdfs = split_pdfs(files)
-    assert [f.name for f in graded] == ["doejane_101_201_homework.ipynb", "export.zip"]
-    assert list(pdfs) == ["101"]
 
 
 def test_grade_import_has_canvas_columns(tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ class GradedRun:
     rows: dict[str, dict[str, str]]
     stdout: str
     input_hashes: dict[Path, str]
+    stderr: str = ""
 
 
 def sha256(path: Path) -> str:
@@ -83,7 +84,9 @@ def run_grader(inputs: list[Path], out: Path, *extra: str) -> GradedRun:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     with (out / "grades.csv").open() as handle:
         rows = {row["submission"]: row for row in csv.DictReader(handle)}
-    return GradedRun(out=out, rows=rows, stdout=result.stdout, input_hashes=hashes)
+    return GradedRun(
+        out=out, rows=rows, stdout=result.stdout, input_hashes=hashes, stderr=result.stderr
+    )
 
 
 def with_cell(notebook_path: Path, source: str, target: Path) -> Path:
@@ -148,3 +151,8 @@ def export_in_process(namespace: dict, out: Path, questions: list[str], inputs: 
     data = load_exported_answers(out)
     data.grader_inputs = grader_inputs(request)
     return data
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from grader import checks
 from grader.judge import judge, load_hidden_tests, possible_points
-from grader.report import feedback_markdown, print_table, write_grades_csv
+from grader.report import Gradebook, feedback_markdown, print_table, write_grades_csv
 from grader.results import GradeRow, Status
 from grader.testing import export_in_process
 
@@ -111,7 +111,7 @@ def test_toy_question_flows_through_export_judge_and_report(
     assert "- FAIL doubles (0/1.5): double(" in feedback_markdown(wrong_row)
     assert "## qtoy: 2 / 2" in feedback_markdown(row)
 
-    write_grades_csv([row, wrong_row], tmp_path / "grades.csv", list(possible_points(hidden)))
+    write_grades_csv(Gradebook([row, wrong_row], possible_points(hidden)), tmp_path / "grades.csv")
     with (tmp_path / "grades.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["submission"], r["qtoy"], r["total"]) for r in rows] == [
@@ -119,7 +119,7 @@ def test_toy_question_flows_through_export_judge_and_report(
         ("wrong.ipynb", "0", "0"),
     ]
     console = Console(record=True, width=200)
-    print_table([row], possible_points(hidden), console)
+    print_table(Gradebook([row], possible_points(hidden)), console)
     table = console.export_text()
     assert "qtoy /2" in table and "total /2" in table
 
