@@ -6,15 +6,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export HOMEWORK_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: setup system-packages build demo test test-fast lint benchmark clean
+.PHONY: setup system-packages build release demo test test-fast lint benchmark clean
 
 setup: $(VENV)/.installed system-packages
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-web.txt requirements-dev.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements.txt -r requirements-web.txt -r requirements-dev.txt
 	touch $@
 
 system-packages:
@@ -22,6 +22,9 @@ system-packages:
 
 build: setup
 	$(BIN)/python -m grader build
+
+release: build
+	$(BIN)/python -m grader release
 
 demo: build
 	$(BIN)/python -m grader grade --out grades examples/*.ipynb
@@ -44,4 +47,4 @@ benchmark: setup
 	$(BIN)/python bench/export_pdf.py
 
 clean:
-	rm -rf build grades .pytest_cache
+	rm -rf build dist grades .pytest_cache
