@@ -45,6 +45,7 @@ benchmark: setup
 	$(BIN)/python bench/q5_training.py
 	$(BIN)/python bench/grade_solution.py
 	$(BIN)/python bench/export_pdf.py
+	$(BIN)/python bench/cli_startup.py
 
 clean:
 	rm -rf build dist grades .pytest_cache
