@@ -151,6 +151,22 @@ def test_results_of_a_submission_that_could_not_run() -> None:
     assert all(t["score"] == 0 and "ran longer" in t["output"] for t in results["tests"])
 
 
+def test_a_failing_autograder_still_writes_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "homework.ipynb").write_text("{}")
+
+    def broken(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(gradescope, "grade_with_pipeline", broken)
+    assert gradescope.main(["--root", str(tmp_path)]) == 0
+    results = valid(json.loads((tmp_path / "results" / "results.json").read_text()))
+    assert results["score"] == 0
+    assert results["output"].startswith("The autograder failed (OSError: disk full)")
+
+
 def run_autograder(tmp_path: Path, submitted: dict[str, Path]) -> dict:
     """Unpack the zip into an /autograder-shaped folder, submit files, run run_autograder."""
     root = tmp_path / "autograder"

@@ -61,6 +61,7 @@ def test_build_works_on_a_course_elsewhere_without_torch(tmp_path: Path) -> None
         p.name for p in (ROOT / "tests").iterdir()
     )
     assert zipfile.ZipFile(course / "build" / "gradescope.zip").testzip() is None
+    assert not list((course / "build").rglob("homework-autograder_*.zip"))  # otter generate off
     assert "HEAVY []" in probe(["build", "--check"], course / "solutions")  # found from inside
 
 
