@@ -3,7 +3,10 @@
 ``dist/student-release.zip`` holds ``homework/`` with the notebook, its public tests, the
 requirements, the PDF export script and templates and a short README. Nothing else: no solutions,
 no hidden tests, no grader. ``dist/homework-single-file.ipynb`` is the same notebook carrying
-its public tests, for Colab or JupyterHub where students upload a single ``.ipynb``.
+its public tests, for Colab or JupyterHub where students upload a single ``.ipynb``: its Otter
+cell writes them as the ``tests/`` files ``grader.check`` reads. (otter's own notebook-metadata
+tests would do on JupyterHub, but ``otter.Notebook`` refuses them on Colab, whose kernel cannot
+read the notebook file.)
 """
 
 import pprint

@@ -102,6 +102,75 @@ def test_setup_verifies_the_mnist_checksums_the_judge_expects() -> None:
     assert "sha256sum --check" in (gradescope.FILES / "gradescope_setup.sh").read_text()
 
 
+# Stand-ins for what setup.sh calls on Gradescope's image: they log their arguments; python3.11
+# makes a venv whose pip logs too; curl serves the local MNIST files (gzipped, as the mirrors do).
+FAKE_COMMANDS = {
+    "apt-get": 'echo "apt-get $*" >>"$LOG"',
+    "python3.11": "\n".join(
+        [
+            'echo "python3.11 $*" >>"$LOG"',
+            'mkdir -p "$3/bin"',
+            """printf '#!/usr/bin/env bash\\necho "pip $*" >>"$LOG"\\n' >"$3/bin/pip\"""",
+            'chmod +x "$3/bin/pip"',
+        ]
+    ),
+    "curl": "\n".join(
+        [
+            'name=$(basename "${*: -1}" .gz)',
+            '[ "$name" = "$CORRUPT" ] && { echo corrupted | gzip -c; exit 0; }',
+            'gzip -1c "$MNIST_FROM/MNIST/raw/$name"',
+        ]
+    ),
+}
+
+
+def run_setup(tmp_path: Path, corrupt: str = "") -> subprocess.CompletedProcess:
+    """setup.sh from the zip, with stand-in commands and every path under tmp_path."""
+    source = tmp_path / "source"
+    with zipfile.ZipFile(COURSE.gradescope_zip) as archive:
+        archive.extractall(source)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name, body in FAKE_COMMANDS.items():
+        (fake / name).write_text(f"#!/usr/bin/env bash\n{body}\n")
+        (fake / name).chmod(0o755)
+    env = dict(
+        os.environ,
+        PATH=f"{fake}:{os.environ['PATH']}",
+        LOG=str(tmp_path / "log"),
+        AUTOGRADER_SOURCE=str(source),
+        GRADER_VENV=str(tmp_path / "venv"),
+        GRADER_DATA=str(tmp_path / "data"),
+        MNIST_FROM=os.environ.get("HOMEWORK_DATA_DIR", "data"),
+        CORRUPT=corrupt,
+    )
+    return subprocess.run(
+        ["bash", str(source / "setup.sh")], env=env, capture_output=True, text=True
+    )
+
+
+def test_setup_installs_cpu_torch_pins_and_verified_mnist(tmp_path: Path) -> None:
+    result = run_setup(tmp_path)
+    assert result.returncode == 0, result.stderr
+    log = (tmp_path / "log").read_text()
+    assert "python3.11 python3.11-venv bubblewrap" in log
+    assert f"python3.11 -m venv {tmp_path / 'venv'}" in log
+    assert (
+        "pip install -q --index-url https://download.pytorch.org/whl/cpu "
+        "torch==2.14.1 torchvision==0.29.1" in log
+    )
+    assert f"pip install -q -r {tmp_path / 'source' / 'requirements.txt'}" in log
+    for name in q5.MNIST_SHA256:
+        assert f"{name}: OK" in result.stdout
+    q5.verify_mnist(tmp_path / "data")
+
+
+def test_setup_fails_on_a_corrupted_mnist_download(tmp_path: Path) -> None:
+    result = run_setup(tmp_path, corrupt="t10k-labels-idx1-ubyte")
+    assert result.returncode != 0
+    assert "t10k-labels-idx1-ubyte: FAILED" in result.stdout
+
+
 def test_find_notebook(tmp_path: Path) -> None:
     assert gradescope.find_notebook(tmp_path) == (
         None,
