@@ -17,12 +17,11 @@ import jsonschema
 import pytest
 
 from grader import gradescope
-from grader.build import ROOT
 from grader.checks import q5
 from grader.course import Course
 from grader.judge import load_hidden_tests
 from grader.results import CaseResult, GradeRow, QuestionResult, Status
-from grader.testing import EXAMPLES
+from grader.testing import EXAMPLES, ROOT
 
 COURSE = Course(ROOT)
 VISIBILITY = {"enum": ["hidden", "after_due_date", "after_published", "visible"]}

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.build import ROOT
-from grader.testing import EXAMPLES
+from grader.testing import EXAMPLES, ROOT
 
 # Runs the command line in a fresh interpreter and reports which heavy modules it imported.
 PROBE = """
