@@ -6,15 +6,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export HOMEWORK_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: setup system-packages build data demo test test-fast lint benchmark clean
+.PHONY: setup system-packages build data release demo test test-fast lint benchmark clean
 
 setup: $(VENV)/.installed system-packages
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-web.txt requirements-dev.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements.txt -r requirements-web.txt -r requirements-dev.txt
 	touch $@
 
 system-packages:
@@ -26,6 +26,9 @@ build: setup
 # MNIST for the grader (verified before grading; each sandbox sees it read-only). Online once.
 data: setup
 	$(BIN)/python -c "import sys, torchvision; [torchvision.datasets.MNIST(sys.argv[1], train=t, download=True) for t in (True, False)]" "$(HOMEWORK_DATA_DIR)"
+
+release: build
+	$(BIN)/python -m grader release
 
 demo: build data
 	$(BIN)/python -m grader grade --out grades examples/*.ipynb
@@ -48,6 +51,7 @@ benchmark: setup
 	$(BIN)/python bench/grade_class.py
 	$(BIN)/python bench/export_pdf.py
 	$(BIN)/python bench/sandbox_overhead.py
+	$(BIN)/python bench/cli_startup.py
 
 clean:
-	rm -rf build grades .pytest_cache
+	rm -rf build dist grades .pytest_cache

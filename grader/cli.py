@@ -1,4 +1,7 @@
-"""Command line: ``python -m grader build``, ``grade`` and ``report``."""
+"""Command line: ``homework-grader build|grade|report|release`` (or ``python -m grader``).
+
+Imports are lazy: ``--help`` and ``build`` load neither torch nor torchvision.
+"""
 
 import sys
 from pathlib import Path
@@ -7,27 +10,39 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from grader import build as builder
-from grader.batch import Interrupted, default_jobs, grade_all, parse_shard, threads_per_job
-from grader.data import DataUnavailable, default_data_dir
-from grader.grading import GradingSetup
-from grader.judge import load_hidden_tests, possible_points
-from grader.manual import ManualPointsError
-from grader.report import print_table, terminal_text, write_report
-from grader.sandbox import SandboxUnavailable, parse_memory
-from grader.store import ResultStore, autograder_digest
+from grader.course import Course, find_course
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True, soft_wrap=True)  # long lines stay whole in logs
+
+CourseOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="The course checkout (master notebook, tests, build/). "
+        "Default: the one holding the current folder.",
+        file_okay=False,
+    ),
+]
+
+
+def _course(path: Path | None) -> Course:
+    return Course(path.resolve()) if path else find_course()
 
 
 @app.command()
 def build(
     check: Annotated[bool, typer.Option(help="Only report generated files that drifted.")] = False,
+    course: CourseOption = None,
 ) -> None:
-    """Regenerate homework.ipynb, tests/, examples/ and build/autograder/ from the master."""
+    """Regenerate homework.ipynb, tests/, examples/, build/autograder/ and build/gradescope.zip."""
+    from grader import build as builder
+
+    where = _course(course)
+    if not where.master.is_file():
+        console.print(f"[red]No master notebook {where.master}: pass --course DIR.[/red]")
+        raise typer.Exit(2)
     if check:
-        drifted = builder.check_generated()
+        drifted = builder.check_generated(where.root, where.master)
         if drifted:
             console.print("[red]Generated files differ from the master notebook:[/red]")
             for name in drifted:
@@ -36,22 +51,38 @@ def build(
             raise typer.Exit(1)
         console.print("Generated files match the master notebook.")
         return
-    builder.generate(builder.ROOT)
-    console.print(f"Built homework.ipynb, tests/, examples/ and {builder.AUTOGRADER_DIR}/.")
+    builder.build_course(where)
+    console.print(
+        "Built homework.ipynb, tests/, examples/, build/autograder/ and "
+        f"{where.gradescope_zip.relative_to(where.root)}."
+    )
 
 
-def _tests_dir() -> Path:
-    tests_dir = builder.ROOT / builder.AUTOGRADER_DIR / "tests"
-    if not tests_dir.is_dir():
+@app.command()
+def release(course: CourseOption = None) -> None:
+    """Write dist/student-release.zip and dist/homework-single-file.ipynb for students."""
+    from grader.release import write_release
+
+    archive, single = write_release(_course(course))
+    console.print(f"Wrote {archive} and {single}.")
+
+
+def _hidden_tests(where: Course) -> Path:
+    if not where.hidden_tests.is_dir():
         console.print(
-            f"[red]No autograder tests in {tests_dir}: run `python -m grader build`.[/red]"
+            f"[red]No autograder tests in {where.hidden_tests}: run `python -m grader build` "
+            "(or pass --course DIR).[/red]"
         )
         raise typer.Exit(2)
-    return tests_dir
+    return where.hidden_tests
 
 
 def _write_outputs(rows: list, out: Path, tests_dir: Path, canvas_assignment: str) -> None:
     """grades.csv, the Canvas import, feedback and the class report; refuses bad manual points."""
+    from grader.judge import load_hidden_tests, possible_points
+    from grader.manual import ManualPointsError
+    from grader.report import print_table, write_report
+
     try:
         book = write_report(
             rows, possible_points(load_hidden_tests(tests_dir)), out, canvas_assignment
@@ -108,13 +139,21 @@ def grade(
             help="Run submissions without bubblewrap (only where a container isolates each one).",
         ),
     ] = False,
+    course: CourseOption = None,
 ) -> None:
     """Grade each submission in its own sandboxed process and write DIR/grades.csv.
 
     Results are stored in DIR/results/ as they finish: rerunning grades only what is missing
     or changed.
     """
-    tests_dir = _tests_dir()
+    from grader.batch import Interrupted, default_jobs, grade_all, parse_shard, threads_per_job
+    from grader.data import DataUnavailable, default_data_dir
+    from grader.grading import GradingSetup
+    from grader.report import terminal_text
+    from grader.sandbox import SandboxUnavailable, parse_memory
+
+    where = _course(course)
+    tests_dir = _hidden_tests(where)
     try:
         shard_index, shard_count = parse_shard(shard)
     except ValueError as error:
@@ -127,7 +166,7 @@ def grade(
     out.mkdir(parents=True, exist_ok=True)
     setup = GradingSetup(
         tests_dir=tests_dir,
-        public_tests_dir=builder.ROOT / "tests",
+        public_tests_dir=where.public_tests,
         out_dir=out.absolute(),
         timeout=timeout,
         threads=threads_per_job(jobs),
@@ -169,9 +208,12 @@ def report(
         Path, typer.Option(help="The --out folder that `grade` (or its shards) filled.")
     ],
     canvas_assignment: Annotated[str, CANVAS_ASSIGNMENT] = "Homework autograded",
+    course: CourseOption = None,
 ) -> None:
     """Merge the results store of DIR into grades.csv, the Canvas import, feedback, class report."""
-    tests_dir = _tests_dir()
+    from grader.store import ResultStore, autograder_digest
+
+    tests_dir = _hidden_tests(_course(course))
     current = autograder_digest(tests_dir)
     records = ResultStore(out).records()
     stale = [record.identity for record in records if record.autograder != current]
@@ -185,3 +227,8 @@ def report(
         console.print(f"[red]No results for this autograder in {out}: run `grade` first.[/red]")
         raise typer.Exit(1)
     _write_outputs(rows, out, tests_dir, canvas_assignment)
+
+
+def main() -> None:
+    """Console script ``homework-grader``."""
+    app(prog_name="homework-grader")
