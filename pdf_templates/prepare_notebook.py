@@ -17,6 +17,7 @@ Exits with one clear message if the file is not a notebook.
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import re
@@ -131,7 +132,7 @@ def mark_for_grader(notebook: Notebook) -> list[dict[str, str]]:
         if kind == "markdown":
             match = ANSWER_LABEL.match(source)
             tagged = "otter_answer_cell" in cell.get("metadata", {}).get("tags", [])
-            if match and re.match(r"Q\d", match.group(1)):
+            if match and re.match(r"Q\d.*(answer|analysis)", match.group(1)):
                 label = match.group(1).strip()
             elif tagged:
                 label = f"Q{question} answer" if question else "Written answer"
@@ -166,9 +167,10 @@ def widget_text(model_id: str, states: dict[str, Any], depth: int = 0) -> str | 
     if name in {"FloatProgressModel", "IntProgressModel"}:
         low, high, value = state.get("min", 0), state.get("max", 0), state.get("value", 0)
         filled = round(10 * (value - low) / (high - low)) if high > low else 0
-        return "|" + "█" * filled + " " * (10 - filled) + "|"
+        return "|" + "#" * filled + " " * (10 - filled) + "|"  # fonts may lack block glyphs
     if name in {"HTMLModel", "LabelModel", "TextModel"}:
-        return re.sub(r"<[^>]+>", "", str(state.get("value", ""))).replace("&nbsp;", " ")
+        text = html.unescape(re.sub(r"<[^>]+>", "", str(state.get("value", ""))))
+        return re.sub(r"[\u2007\u00a0]", " ", text)  # tqdm pads with figure spaces
     return None
 
 
@@ -368,7 +370,8 @@ def fix_latex(notebook: Notebook, template_dir: Path, shown: str) -> bool:
             " (between $ signs) and export again, or use --web"
         )
         cell["cell_type"] = "raw"
-        cell["metadata"] = {**cell.get("metadata", {}), "raw_mimetype": "text/latex"}
+        # nbconvert keeps raw cells of its own output type: application/pdf for PDFExporter.
+        cell["metadata"] = {**cell.get("metadata", {}), "raw_mimetype": "application/pdf"}
         cell["source"] = as_verbatim(source)
         cell.pop("attachments", None)
     return bool(bad)

@@ -23,6 +23,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from grader.testing import GradedRun
 from pdf_templates import prepare_notebook
 from pdf_templates.sample_notebooks import (
     CODE_TAIL,
@@ -257,25 +258,68 @@ def test_synthetic_homework_pdf(synthetic_dir: Path, tmp_path: Path) -> None:
     assert OUTPUT_TAIL in compact(text), "long output line cut off"
 
 
+ASSIGNMENT_TITLE = "Deep Learning Homework: modules, multiplication, shapes and Batch Normalization"
+
+
+def first_page_index(pdf: Path) -> dict[str, int]:
+    """{label: page} of the grader's index on page 1 (dot leaders, then 'page N')."""
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "For the grader: written answers and figures" in first
+    found = re.findall(r"^\s*(\S.*?)\s*(?:\. ?)+\s*page (\d+)\s*$", first, re.M)
+    return {" ".join(label.split()): int(page) for label, page in found}
+
+
+def page_texts(pdf: Path) -> list[str]:
+    return [normalize(page) for page in pdf_text(pdf).split("\f")]
+
+
 @pytest.mark.slow
 @needs_latex
 def test_solution_notebook_pdf(
     executed_solution_notebook: Path, reference_sentences: list[str], tmp_path: Path
 ) -> None:
-    """The executed reference solution: every question, answer label, known sentence, figure."""
+    """The executed reference solution, made for the TA: the assignment's title, a first-page
+    index whose page numbers point at each labelled answer and figure, every known sentence,
+    and the progress bars in their final state."""
     nb = tmp_path / "nb dir" / executed_solution_notebook.name
     nb.parent.mkdir()
     shutil.copy(executed_solution_notebook, nb)
     before = sha256(executed_solution_notebook)
     result = run_export(nb, "--out", tmp_path / "out dir")
     assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr  # run top to bottom, in order
     assert sha256(executed_solution_notebook) == before and sha256(nb) == before
     pdf = check_submission(tmp_path / "out dir", nb.stem, nb.read_bytes())
-    flat = normalize(assert_homework_pdf(pdf, reference_sentences, figures=image_outputs(nb)))
+    text = assert_homework_pdf(pdf, reference_sentences, figures=image_outputs(nb))
+    assert normalize(ASSIGNMENT_TITLE) in normalize(text.split("\n\n")[0] + " " + text[:200])
+    index = first_page_index(pdf)
     labels = [label for label, _ in answer_cells(nb)]
     assert labels, "no labelled free-text answers (**Qn ... answer:**) in the notebook"
-    for label in labels:
-        assert normalize(label) in flat, f"answer label {label!r} missing from the PDF"
+    pages = page_texts(pdf)
+    for label, phrase in answer_cells(nb):
+        assert label.rstrip(":") in index, f"{label!r} not in the index {index}"
+        page = pages[index[label.rstrip(":")] - 1]
+        assert normalize(phrase)[:40] in page, f"{label!r}: page {index[label.rstrip(':')]}"
+    assert sum(label.startswith("Figure") for label in index) == image_outputs(nb)
+    assert "50000/50000" in text and "0/50000" not in text.replace("50000/50000", "")
+
+
+@pytest.mark.slow
+@needs_latex
+def test_blank_notebook_pdf(graded_examples: GradedRun, tmp_path: Path) -> None:
+    """The executed blank notebook (tracebacks in many cells) exports; answers flagged."""
+    nb = tmp_path / "homework.ipynb"
+    shutil.copy(graded_examples.out / "executed" / "blank.ipynb", nb)
+    result = run_export(nb)
+    assert result.returncode == 0, result.stderr
+    index = first_page_index(check_submission(tmp_path, "homework", nb.read_bytes()))
+    answers = [label for label in index if not label.startswith("Figure")]
+    assert answers and all(label.endswith("(not answered)") for label in answers)
 
 
 @pytest.mark.slow
@@ -322,7 +366,8 @@ def test_broken_math_cell_becomes_verbatim(tmp_path: Path) -> None:
 def test_real_torch_tracebacks(tmp_path: Path) -> None:
     """A partly working notebook: tracebacks of real broken PyTorch (256 colours) export."""
     nb = write_failing_torch_notebook(tmp_path / "partly working.ipynb")
-    assert "\x1b[38;5;" in nb.read_text()  # IPython's 256-colour codes are really there
+    traceback = nbformat.read(nb, as_version=4).cells[3].outputs[0].traceback
+    assert any("\x1b[38;5;" in line for line in traceback)  # IPython's 256 colours, for real
     result = run_export(nb)
     assert result.returncode == 0, result.stderr
     text = pdf_text(check_submission(tmp_path, nb.stem, nb.read_bytes()))

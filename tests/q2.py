@@ -6,7 +6,7 @@ name = "q2"
 points = 3
 
 @test_case(points=0, hidden=False)
-def test_q2_answered(env):
+def test_answered(env):
     names = ['q2_model', 'q2_best_train_mse', 'q2_best_test_mse']
     missing = [name for name in names if env.get(name, ...) is ...]
     assert not missing, f"still to do: {', '.join(missing)} (still ... or not defined: fill in and run its cell)"

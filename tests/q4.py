@@ -6,7 +6,7 @@ name = "q4"
 points = 2
 
 @test_case(points=0, hidden=False)
-def test_q4_answered(env):
+def test_answered(env):
     names = ['q4_1_kernel_1', 'q4_1_kernel_2', 'q4_2_kernel_1', 'q4_2_kernel_2', 'q4_3_shapes', 'q4_4_shapes']
     missing = [name for name in names if env.get(name, ...) is ...]
     assert not missing, f"still to do: {', '.join(missing)} (still ... or not defined: fill in and run its cell)"

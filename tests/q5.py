@@ -6,7 +6,7 @@ name = "q5"
 points = 3
 
 @test_case(points=0, hidden=False)
-def test_q5_answered(env):
+def test_answered(env):
     names = ['q5_plain_model', 'q5_bn_model', 'q5_plain_curve', 'q5_bn_curve']
     missing = [name for name in names if env.get(name, ...) is ...]
     assert not missing, f"still to do: {', '.join(missing)} (still ... or not defined: fill in and run its cell)"
