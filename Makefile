@@ -42,6 +42,7 @@ benchmark: setup
 	$(BIN)/python bench/q5_training.py
 	$(BIN)/python bench/grade_solution.py
 	$(BIN)/python bench/export_pdf.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf build grades .pytest_cache

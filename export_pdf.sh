@@ -15,6 +15,8 @@ Usage: $PROG [--web] [--out DIR] [NOTEBOOK]
 Makes a PDF of NOTEBOOK (default: homework.ipynb) with nbconvert and packs it for Canvas.
 Save the notebook in Jupyter first: the PDF shows what is saved in the file (run all
 cells so that outputs and figures are there). NOTEBOOK itself is never changed.
+Warns when the notebook was never run or its cells ran out of order (and says which).
+A markdown cell whose math LaTeX cannot typeset is named on stderr and shown as plain text.
 
 Options:
   --web      make the PDF with Chromium (nbconvert webpdf) instead of LaTeX (xelatex);

@@ -247,8 +247,10 @@ def test_synthetic_homework_pdf(synthetic_dir: Path, tmp_path: Path) -> None:
     ]
     pdf = check_submission(work, "homework", original)
     text = assert_homework_pdf(pdf, SENTENCES, figures=2)
-    for q in range(1, 6):  # bold labels survive, without markdown asterisks
+    for q in range(1, 6):  # bold labels survive, and each answer's frame repeats its label
         assert f"Q{q} answer:" in text
+        assert text.count(f"Q{q} answer") >= 3  # index, frame title, the answer's own label
+    assert "For the grader: written answers and figures" in text.split("\f")[0]
     assert "**" not in text
     assert "epoch 9: loss 0.1000" in text  # printed output
     assert "weights_digest" in text  # student code
@@ -491,3 +493,29 @@ def test_web_route(synthetic_dir: Path, tmp_path: Path) -> None:
     assert CODE_TAIL in compact(text) and OUTPUT_TAIL in compact(text)
     if Path("/usr/share/javascript/mathjax/MathJax.js").exists():
         assert "\\frac" not in text and "$$" not in text  # MathJax rendered the math offline
+
+
+def test_one_submission_route() -> None:
+    """The student notebook ends with the Submission section; no cell exports or re-runs."""
+    notebook = nbformat.read(REPO / "homework.ipynb", as_version=4)
+    last = [cell for cell in notebook.cells if cell.source.strip()][-1]
+    assert last.cell_type == "markdown" and "## Submission" in last.source
+    for words in ("bash export_pdf.sh homework.ipynb", "--web", "submission/", "**both**"):
+        assert words in last.source, words
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    for call in ("grader.export", "nbconvert", "export_pdf", "to_pdf"):
+        assert call not in code, f"a code cell calls {call}"
+
+
+def test_training_cells_set_their_threads() -> None:
+    """Q2's and Q5's training cells choose their thread count, with a comment why."""
+    notebook = nbformat.read(REPO / "homework.ipynb", as_version=4)
+    training = [
+        cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "code" and re.search(r"^q[25]_\w*model = ", cell.source, re.M)
+    ]
+    assert len(training) == 2
+    for source in training:
+        line = next(line for line in source.splitlines() if "torch.set_num_threads(" in line)
+        assert "#" in line, line
