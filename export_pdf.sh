@@ -15,6 +15,8 @@ Usage: $PROG [--web] [--out DIR] [NOTEBOOK]
 Makes a PDF of NOTEBOOK (default: homework.ipynb) with nbconvert and packs it for Canvas.
 Save the notebook in Jupyter first: the PDF shows what is saved in the file (run all
 cells so that outputs and figures are there). NOTEBOOK itself is never changed.
+Warns when the notebook was never run or its cells ran out of order (and says which).
+A markdown cell whose math LaTeX cannot typeset is named on stderr and shown as plain text.
 
 Options:
   --web      make the PDF with Chromium (nbconvert webpdf) instead of LaTeX (xelatex);
@@ -250,31 +252,45 @@ if [ "$web" = 1 ]; then
         warn "math is rendered with MathJax from the internet; offline, install libjs-mathjax"
     fi
 elif ! command -v kpsewhich >/dev/null 2>&1 || kpsewhich fvextra.sty >/dev/null 2>&1; then
-    # Two xelatex runs (nbconvert's default is three) suffice: no table of contents.
+    # Two xelatex runs (nbconvert's default is three) suffice: the first page's index of
+    # answers has a fixed length, so the second run has every page number right.
     nbconvert_args+=(--template homework_latex --PDFExporter.latex_count=2)
 else
     warn "LaTeX package fvextra not found: long code lines may be cut off in the PDF" \
         "(Debian: apt-get install texlive-latex-extra; TeX Live: tlmgr install fvextra)"
 fi
 
-# Title the PDF with the notebook's name; for LaTeX, cut absurdly long lines (see the helper).
-prepare_args=("$work/copy/$name.ipynb" "$name" "$notebook")
-[ "$web" = 1 ] || prepare_args+=(--split-long-lines)
+# Title, index and answer frames for the TA; warnings when the notebook was not run in order;
+# for LaTeX, colours and line lengths it can typeset (see the helper's docstring).
+prepare_args=(prepare "$work/copy/$name.ipynb" "$name" "$notebook")
+[ "$web" = 1 ] || prepare_args+=(--latex)
 "$PY" "$TEMPLATE_DIR/prepare_notebook.py" "${prepare_args[@]}"
 
 # Run in the notebook's folder so that images it links (e.g. ![](fig.png)) are found; the
 # notebook comes from the copy on stdin, so nbconvert never opens the original.
-if ! (cd "$nb_dir" && "$PY" -m nbconvert --stdin "${nbconvert_args[@]}" \
-    --TemplateExporter.extra_template_basedirs="$TEMPLATE_DIR" \
-    --output-dir "$work/pdf" --output "$name" \
-    <"$work/copy/$name.ipynb" >"$work/nbconvert.log" 2>&1); then
-    echo "$PROG: error: nbconvert could not make the PDF of '$notebook':" >&2
-    show_failure "$work/nbconvert.log"
-    if grep -q 'No suitable chromium' "$work/nbconvert.log"; then
-        echo "No browser found for --web. To install one, $(chromium_install_hint)." >&2
+convert() {
+    (cd "$nb_dir" && "$PY" -m nbconvert --stdin "${nbconvert_args[@]}" \
+        --TemplateExporter.extra_template_basedirs="$TEMPLATE_DIR" \
+        --output-dir "$work/pdf" --output "$name" \
+        <"$work/copy/$name.ipynb" >"$work/nbconvert.log" 2>&1)
+}
+
+# When LaTeX fails, the markdown cells it cannot typeset (broken math) become verbatim text,
+# named on stderr, and the conversion runs again (a few rounds: one error can hide another).
+attempt=1
+until convert; do
+    if [ "$web" = 1 ] || [ "$attempt" -ge 4 ] || ! grep -q '^! ' "$work/nbconvert.log" ||
+        ! "$PY" "$TEMPLATE_DIR/prepare_notebook.py" fix-latex "$work/copy/$name.ipynb" \
+            "$TEMPLATE_DIR" "$notebook"; then
+        echo "$PROG: error: nbconvert could not make the PDF of '$notebook':" >&2
+        show_failure "$work/nbconvert.log"
+        if grep -q 'No suitable chromium' "$work/nbconvert.log"; then
+            echo "No browser found for --web. To install one, $(chromium_install_hint)." >&2
+        fi
+        exit 1
     fi
-    exit 1
-fi
+    attempt=$((attempt + 1))
+done
 pdf="$work/pdf/$name.pdf"
 [ -s "$pdf" ] || die "nbconvert reported success but wrote no PDF; see: $(tail -n 5 "$work/nbconvert.log")"
 if command -v pdftotext >/dev/null 2>&1; then

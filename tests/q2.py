@@ -6,7 +6,15 @@ name = "q2"
 points = 3
 
 @test_case(points=0, hidden=False)
+def test_answered(env):
+    names = ['q2_model', 'q2_best_train_mse', 'q2_best_test_mse']
+    missing = [name for name in names if env.get(name, ...) is ...]
+    assert not missing, f"still to do: {', '.join(missing)} (still ... or not defined: fill in and run its cell)"
+
+@test_case(points=0, hidden=False)
 def test_q2_model_layers(q2_model, torch):
+    if q2_model is None or q2_model is ...:
+        return
     allowed = {'Linear', 'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh', 'ELU', 'GELU', 'SiLU', 'Softplus', 'BatchNorm1d', 'LayerNorm', 'Dropout', 'Identity', 'Flatten', 'Scale'}
     kind = type(q2_model).__name__
     assert isinstance(q2_model, torch.nn.Sequential), f'q2_model is a {kind}, not a Sequential'
@@ -17,6 +25,8 @@ def test_q2_model_layers(q2_model, torch):
 
 @test_case(points=0, hidden=False)
 def test_q2_model_output_shape(q2_model, torch):
+    if q2_model is None or q2_model is ...:
+        return
     import copy
     model = copy.deepcopy(q2_model).eval()
     with torch.no_grad():
@@ -26,6 +36,8 @@ def test_q2_model_output_shape(q2_model, torch):
 
 @test_case(points=0, hidden=False)
 def test_q2_reported_mse(q2_best_train_mse, q2_best_test_mse):
+    if q2_best_train_mse is None or q2_best_train_mse is ... or q2_best_test_mse is None or (q2_best_test_mse is ...):
+        return
     import math
     for name, value in (('q2_best_train_mse', q2_best_train_mse), ('q2_best_test_mse', q2_best_test_mse)):
         kind = type(value).__name__

@@ -3,16 +3,13 @@
 The slow tests need xelatex, pandoc and poppler-utils (pdftotext, pdfimages); the --web test
 also needs Chromium. Tests whose tools are missing are skipped on a developer's machine, except
 the missing-tool tests; under CI (CI set) nothing is skipped: a missing tool fails the test.
-`write_synthetic_notebook` is also used by bench/export_pdf.py and the fallback fixtures.
+The notebooks they export come from sample_notebooks.py (also used by bench/export_pdf.py).
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import importlib.util
-import io
 import os
 import re
 import shutil
@@ -24,24 +21,25 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-REPO = Path(__file__).resolve().parent
+from grader.testing import GradedRun
+from pdf_templates import prepare_notebook
+from pdf_templates.sample_notebooks import (
+    CODE_TAIL,
+    HUGE_TAIL,
+    KERNEL,
+    OUTPUT_TAIL,
+    SENTENCES,
+    execute,
+    tricky_notebook,
+    write_failing_torch_notebook,
+    write_synthetic_notebook,
+)
+
+REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "export_pdf.sh"
 QUESTIONS = [f"Question {q}" for q in range(1, 6)]
-SENTENCES = [
-    "A Hardtanh output is clamped to the interval from minus one to one.",
-    "The training loss decreases steadily over all ten epochs.",
-    "A fixed finite network cannot represent the product of two inputs exactly.",
-    "The transposed convolution cannot restore the original length of the input.",
-    "Batch normalization makes the deeper network train much faster.",
-]
-# Long code / output lines whose ends would be cut off at the page edge without wrapping.
-CODE_TAIL = "ZZTAILOFLONGCODELINE"
-OUTPUT_TAIL = "ZZTAILOFLONGOUTPUTLINE"
-HUGE_TAIL = "ZZTAILOFHUGELINE"
-LONG_TOKEN = "0123456789abcdef" * 14
-KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 def unless_ci(missing: bool, reason: str) -> pytest.MarkDecorator:
@@ -56,100 +54,6 @@ needs_latex = unless_ci(
     not all(shutil.which(t) for t in ("xelatex", "pandoc", "pdftotext", "pdfimages")),
     "needs xelatex, pandoc and poppler-utils",
 )
-
-
-def question_cells(q: int) -> list:
-    """Prompt, code and labelled free-text answer of synthetic question q (1..5)."""
-    prompt = f"## Question {q}\n\nAnswer in code and in words. " + "Explain your reasoning. " * 16
-    if q == 1:
-        prompt += (
-            "\n\nWe square the input, $x^2$, and sum:\n\n$$\\sum_{i=1}^{n} i^2 = "
-            "\\frac{n(n+1)(2n+1)}{6}$$"
-        )
-    code = {
-        1: "import torch\nx = torch.tensor([-3.0, 0.5, 3.0])\nprint(torch.nn.Hardtanh()(x))",
-        2: "import matplotlib.pyplot as plt\nlosses = [1 / (e + 1) for e in range(10)]\n"
-        "for e, loss in enumerate(losses):\n    print(f'epoch {e}: loss {loss:.4f}')\n"
-        "plt.plot(losses)\nplt.xlabel('epoch')\nplt.ylabel('loss')\nplt.show()",
-        3: "import numpy as np\nrng = np.random.default_rng(0)\n"
-        "points = rng.normal(size=(200, 2))\nplt.scatter(points[:, 0], points[:, 1], s=5)\n"
-        "plt.title('inputs')\nplt.show()",
-        4: f"weights_digest = '{LONG_TOKEN}{CODE_TAIL}'  # a very long line\n"
-        f"print('{LONG_TOKEN}' + '{OUTPUT_TAIL.lower()}'.upper())  # tail not in the code\n"
-        "print(len(weights_digest))",
-        5: "summary = {'plain': 0.91, 'batchnorm': 0.97}\nfor k, v in summary.items():\n"
-        "    print(k, v)\nfor digit in range(10):\n"
-        "    print(f'digit {digit}: plain {0.9 + digit / 200:.3f}  batchnorm {0.95:.3f}')",
-    }[q]
-    answer = f"**Q{q} answer:** {SENTENCES[q - 1]} " + "More explanation follows here. " * 6
-    return [new_markdown_cell(prompt), new_code_cell(code), new_markdown_cell(answer)]
-
-
-def synthetic_notebook() -> nbformat.NotebookNode:
-    """Unexecuted ~5-page homework-like notebook: 5 questions, math, 2 figures, long lines."""
-    cells = [new_markdown_cell("# Homework (synthetic test notebook)")]
-    for q in range(1, 6):
-        cells += question_cells(q)
-    return new_notebook(cells=cells, metadata={"kernelspec": KERNEL})
-
-
-@functools.cache
-def _executed_synthetic_bytes() -> bytes:
-    from nbclient import NotebookClient
-
-    nb = synthetic_notebook()
-    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
-    return nbformat.writes(nb).encode()
-
-
-def write_synthetic_notebook(path: Path) -> Path:
-    """Write the executed synthetic notebook to path (executed once per process)."""
-    path.write_bytes(_executed_synthetic_bytes())
-    return path
-
-
-def png_bytes() -> bytes:
-    """A small matplotlib PNG, made without a kernel."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(3, 2))
-    ax.plot([0, 1, 4, 9])
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def tricky_notebook(markdown: str) -> nbformat.NotebookNode:
-    """Notebook with the given markdown, long lines, an image and an error (no kernel).
-
-    One code line and one traceback line are so long (5000 characters) that LaTeX could not
-    even measure them unsplit.
-    """
-    code = new_code_cell(f"s = '{LONG_TOKEN}{CODE_TAIL}'\nshow_image()", execution_count=1)
-    code.outputs = [
-        new_output("stream", name="stdout", text=f"{LONG_TOKEN}{OUTPUT_TAIL}\n"),
-        new_output(
-            "display_data",
-            data={"image/png": base64.b64encode(png_bytes()).decode(), "text/plain": "<Figure>"},
-        ),
-    ]
-    huge = new_code_cell(
-        f"blob = '{'x' * 5000}{HUGE_TAIL}'\nraise ValueError(blob)", execution_count=2
-    )
-    huge.outputs = [
-        new_output(
-            "error",
-            ename="ValueError",
-            evalue="x",
-            traceback=["\x1b[0;31mValueError\x1b[0m: " + "y" * 5000 + HUGE_TAIL.lower()],
-        )
-    ]
-    cells = [new_markdown_cell("## Question 1"), new_markdown_cell(markdown), code, huge]
-    return new_notebook(cells=cells, metadata={"kernelspec": KERNEL})
 
 
 def run_export(
@@ -343,8 +247,10 @@ def test_synthetic_homework_pdf(synthetic_dir: Path, tmp_path: Path) -> None:
     ]
     pdf = check_submission(work, "homework", original)
     text = assert_homework_pdf(pdf, SENTENCES, figures=2)
-    for q in range(1, 6):  # bold labels survive, without markdown asterisks
+    for q in range(1, 6):  # bold labels survive, and each answer's frame repeats its label
         assert f"Q{q} answer:" in text
+        assert text.count(f"Q{q} answer") >= 3  # index, frame title, the answer's own label
+    assert "For the grader: written answers and figures" in text.split("\f")[0]
     assert "**" not in text
     assert "epoch 9: loss 0.1000" in text  # printed output
     assert "weights_digest" in text  # student code
@@ -354,25 +260,68 @@ def test_synthetic_homework_pdf(synthetic_dir: Path, tmp_path: Path) -> None:
     assert OUTPUT_TAIL in compact(text), "long output line cut off"
 
 
+ASSIGNMENT_TITLE = "Deep Learning Homework: modules, multiplication, shapes and Batch Normalization"
+
+
+def first_page_index(pdf: Path) -> dict[str, int]:
+    """{label: page} of the grader's index on page 1 (dot leaders, then 'page N')."""
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "For the grader: written answers and figures" in first
+    found = re.findall(r"^\s*(\S.*?)\s*(?:\. ?)+\s*page (\d+)\s*$", first, re.M)
+    return {unicodedata.normalize("NFKC", " ".join(label.split())): int(p) for label, p in found}
+
+
+def page_texts(pdf: Path) -> list[str]:
+    return [normalize(page) for page in pdf_text(pdf).split("\f")]
+
+
 @pytest.mark.slow
 @needs_latex
 def test_solution_notebook_pdf(
     executed_solution_notebook: Path, reference_sentences: list[str], tmp_path: Path
 ) -> None:
-    """The executed reference solution: every question, answer label, known sentence, figure."""
+    """The executed reference solution, made for the TA: the assignment's title, a first-page
+    index whose page numbers point at each labelled answer and figure, every known sentence,
+    and the progress bars in their final state."""
     nb = tmp_path / "nb dir" / executed_solution_notebook.name
     nb.parent.mkdir()
     shutil.copy(executed_solution_notebook, nb)
     before = sha256(executed_solution_notebook)
     result = run_export(nb, "--out", tmp_path / "out dir")
     assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr  # run top to bottom, in order
     assert sha256(executed_solution_notebook) == before and sha256(nb) == before
     pdf = check_submission(tmp_path / "out dir", nb.stem, nb.read_bytes())
-    flat = normalize(assert_homework_pdf(pdf, reference_sentences, figures=image_outputs(nb)))
+    text = assert_homework_pdf(pdf, reference_sentences, figures=image_outputs(nb))
+    assert normalize(ASSIGNMENT_TITLE) in normalize(text.split("\n\n")[0] + " " + text[:200])
+    index = first_page_index(pdf)
     labels = [label for label, _ in answer_cells(nb)]
     assert labels, "no labelled free-text answers (**Qn ... answer:**) in the notebook"
-    for label in labels:
-        assert normalize(label) in flat, f"answer label {label!r} missing from the PDF"
+    pages = page_texts(pdf)
+    for label in labels:  # the index's page shows the framed answer's title and label
+        name = label.rstrip(":")
+        assert name in index, f"{label!r} not in the index {index}"
+        assert normalize(label) in pages[index[name] - 1], f"{label!r}: page {index[name]}"
+    assert sum(label.startswith("Figure") for label in index) == image_outputs(nb)
+    assert "50000/50000" in text and "0/50000" not in text.replace("50000/50000", "")
+
+
+@pytest.mark.slow
+@needs_latex
+def test_blank_notebook_pdf(graded_examples: GradedRun, tmp_path: Path) -> None:
+    """The executed blank notebook (tracebacks in many cells) exports; answers flagged."""
+    nb = tmp_path / "homework.ipynb"
+    shutil.copy(graded_examples.out / "executed" / "blank.ipynb", nb)
+    result = run_export(nb)
+    assert result.returncode == 0, result.stderr
+    index = first_page_index(check_submission(tmp_path, "homework", nb.read_bytes()))
+    answers = [label for label in index if not label.startswith("Figure")]
+    assert answers and all(label.endswith("(not answered)") for label in answers)
 
 
 @pytest.mark.slow
@@ -397,16 +346,134 @@ def test_stray_dollar_long_line_image(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_latex
-def test_broken_math_gives_clear_error(tmp_path: Path) -> None:
-    """Math LaTeX cannot typeset: a non-zero exit naming the bad text, and no submission."""
+def test_broken_math_cell_becomes_verbatim(tmp_path: Path) -> None:
+    """Math LaTeX cannot typeset: the PDF is still made, that cell shown as plain text, and
+    stderr names the cell and quotes its first line."""
+    broken = "My broken answer: $\\frac{1}{$ and $\\undefinedmacro{x}$."
     nb = tmp_path / "homework.ipynb"
-    nbformat.write(tricky_notebook("Broken: $\\frac{1}{$ and $\\undefinedmacro{x}$."), nb)
+    nbformat.write(tricky_notebook(broken + "\nSecond line."), nb)
     before = sha256(nb)
     result = run_export(nb)
-    assert result.returncode != 0
-    assert "LaTeX errors" in result.stderr and "--web" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "markdown cell 2" in result.stderr and repr(broken)[:60] in result.stderr
+    assert "plain text" in result.stderr
     assert sha256(nb) == before
-    assert not (tmp_path / "submission").exists() and not (tmp_path / "homework.pdf").exists()
+    text = pdf_text(check_submission(tmp_path, "homework", nb.read_bytes()))
+    assert "\\frac{1}{$" in text and "could not typeset" in text
+    assert HUGE_TAIL in compact(text)  # the rest of the notebook is all there
+
+
+@pytest.mark.slow
+@needs_latex
+def test_real_torch_tracebacks(tmp_path: Path) -> None:
+    """A partly working notebook: tracebacks of real broken PyTorch (256 colours) export."""
+    nb = write_failing_torch_notebook(tmp_path / "partly working.ipynb")
+    traceback = nbformat.read(nb, as_version=4).cells[3].outputs[0].traceback
+    assert any("\x1b[38;5;" in line for line in traceback)  # IPython's 256 colours, for real
+    result = run_export(nb)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(check_submission(tmp_path, nb.stem, nb.read_bytes()))
+    assert "mat1 and mat2 shapes cannot be multiplied" in text
+    assert "RuntimeError" in text and "Q1 answer" in text
+
+
+def lines_starting(text: str, words: list[str]) -> list[str]:
+    """The words that do not start a line of text (bullets and numbers aside)."""
+    starts = {re.sub(r"^[\s•◦–\-*·∗0-9.)]+", "", line) for line in text.splitlines()}
+    return [w for w in words if not any(line.startswith(w) for line in starts)]
+
+
+@pytest.mark.slow
+@needs_latex
+def test_markdown_renders_as_in_jupyter(tmp_path: Path) -> None:
+    """A list right after a paragraph line, nested lists, a table and math, as Jupyter shows."""
+    markdown = (
+        "**Rules** (read them):\n- Alphaitem first rule\n- Betaitem second rule\n"
+        "  - Gammaitem nested rule\n\n1. Deltaitem numbered\n2. Epsilonitem numbered\n\n"
+        "**Q1 answer:** my points:\n- Zetaitem point one\n- Etaitem point two\n\n"
+        "| step | accuracy |\n|---|---|\n| 5K | 0.93 |\n| 10K | 0.95 |\n\n"
+        "Math: $\\sqrt{x_1^2 + x_2^2}$."
+    )
+    nb = tmp_path / "lists.ipynb"
+    nbformat.write(tricky_notebook(markdown), nb)
+    result = run_export(nb)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(tmp_path / "lists.pdf")
+    items = ["Alphaitem", "Betaitem", "Gammaitem", "Deltaitem", "Epsilonitem"]
+    assert not lines_starting(text, [*items, "Zetaitem", "Etaitem"]), text
+    assert "0.93" in text and "10K" in text and "|---|" not in text  # a table, not raw pipes
+    assert "\\sqrt" not in text and "$" not in text.split("Math:")[1][:30]
+
+
+@pytest.mark.slow
+@needs_latex
+def test_huge_output_and_final_progress_bars(tmp_path: Path) -> None:
+    """20,000 printed lines are shortened; tqdm bars show their final state, not 0%."""
+    notebook = new_notebook(
+        cells=[
+            new_markdown_cell("# Progress"),
+            new_code_cell("for i in range(20_000):\n    print('line', i)"),
+            new_code_cell(
+                "from tqdm.auto import tqdm\nfor _ in tqdm(range(5000), desc='BN'):\n    pass"
+            ),
+        ],
+        metadata={"kernelspec": KERNEL},
+    )
+    nb = tmp_path / "progress.ipynb"
+    nb.write_bytes(execute(notebook))
+    assert "application/vnd.jupyter.widget-view+json" in nb.read_text()  # a real widget
+    result = run_export(nb)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(tmp_path / "progress.pdf")
+    assert "line 0" in text and "line 19999" in text and "lines of output left out" in text
+    assert "5000/5000" in text and "0/5000" not in text.replace("5000/5000", "")
+
+
+@pytest.mark.slow
+@needs_latex
+def test_never_run_notebook_warns(tmp_path: Path) -> None:
+    """A never-run notebook still exports, with a warning that says so."""
+    nb = tmp_path / "homework.ipynb"
+    cells = [new_markdown_cell("# Homework\n\n" + "Some words. " * 20), new_code_cell("print(1)")]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": KERNEL}), nb)
+    result = run_export(nb)
+    assert result.returncode == 0, result.stderr
+    assert "warning" in result.stderr and "never run" in result.stderr
+
+
+def test_run_warnings_name_the_cells() -> None:
+    """Never run, cells not run and cells run out of order are each reported, with cells."""
+
+    def notebook(*counts: int | None) -> dict:
+        cells = [{"cell_type": "markdown", "source": "# T"}]
+        cells += [{"cell_type": "code", "source": "x", "execution_count": c} for c in counts]
+        return {"cells": cells}
+
+    assert prepare_notebook.run_warnings(notebook(1, 2, 3)) == []
+    assert "never run" in prepare_notebook.run_warnings(notebook(None, None))[0]
+    (message,) = prepare_notebook.run_warnings(notebook(1, None, 3))
+    assert "cell(s) 3" in message
+    (message,) = prepare_notebook.run_warnings(notebook(5, 2, 7))
+    assert "out of order" in message and "cell 3 (In [2]) after cell 2 (In [5])" in message
+
+
+def test_basic_colours_from_real_traceback() -> None:
+    """IPython's 256-colour codes (from a real traceback) become basic colours, text kept."""
+    nb = nbformat.reads(
+        execute(
+            nbformat.v4.new_notebook(
+                cells=[new_code_cell("import json\njson.loads('{')")],
+                metadata={"kernelspec": KERNEL},
+            )
+        ),
+        as_version=4,
+    )
+    traceback = "\n".join(nb.cells[0].outputs[0].traceback)
+    assert "\x1b[38;5;" in traceback
+    converted = prepare_notebook.basic_colours(traceback)
+    assert "38;5" not in converted and "38;2" not in converted
+    strip = re.compile(r"\x1b\[[0-9;]*m")
+    assert strip.sub("", converted) == strip.sub("", traceback)
 
 
 @pytest.mark.slow
@@ -426,3 +493,29 @@ def test_web_route(synthetic_dir: Path, tmp_path: Path) -> None:
     assert CODE_TAIL in compact(text) and OUTPUT_TAIL in compact(text)
     if Path("/usr/share/javascript/mathjax/MathJax.js").exists():
         assert "\\frac" not in text and "$$" not in text  # MathJax rendered the math offline
+
+
+def test_one_submission_route() -> None:
+    """The student notebook ends with the Submission section; no cell exports or re-runs."""
+    notebook = nbformat.read(REPO / "homework.ipynb", as_version=4)
+    last = [cell for cell in notebook.cells if cell.source.strip()][-1]
+    assert last.cell_type == "markdown" and "## Submission" in last.source
+    for words in ("bash export_pdf.sh homework.ipynb", "--web", "submission/", "**both**"):
+        assert words in last.source, words
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    for call in ("grader.export", "nbconvert", "export_pdf", "to_pdf"):
+        assert call not in code, f"a code cell calls {call}"
+
+
+def test_training_cells_set_their_threads() -> None:
+    """Q2's and Q5's training cells choose their thread count, with a comment why."""
+    notebook = nbformat.read(REPO / "homework.ipynb", as_version=4)
+    training = [
+        cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "code" and re.search(r"^q[25]_\w*model = ", cell.source, re.M)
+    ]
+    assert len(training) == 2
+    for source in training:
+        line = next(line for line in source.splitlines() if "torch.set_num_threads(" in line)
+        assert "#" in line, line
