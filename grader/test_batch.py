@@ -1,6 +1,5 @@
 """Class grading: inputs, shards, the results store and resume decisions (fast, no grading)."""
 
-import os
 import subprocess
 import sys
 import zipfile
@@ -16,10 +15,12 @@ from grader.batch import (
     select_shard,
     threads_per_job,
 )
-from grader.grading import THREAD_VARIABLES, _sandbox_env
 from grader.results import GradeRow, Status
+from grader.sandbox import Limits, sandbox_env
 from grader.store import Record, ResultStore, autograder_digest, file_digest
 from grader.testing import ROOT
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def canvas_download(folder: Path) -> Path:
@@ -120,9 +121,9 @@ def test_autograder_digest_follows_the_hidden_tests(tmp_path: Path) -> None:
 
 
 def test_each_job_gets_its_thread_budget(tmp_path: Path) -> None:
-    env = _sandbox_env(tmp_path, threads=2)
+    env = sandbox_env(tmp_path, Limits(memory_bytes=2**30, threads=2), tmp_path)
     assert {env[name] for name in THREAD_VARIABLES} == {"2"}
-    assert "MKL_NUM_THREADS" not in _sandbox_env(tmp_path) or os.environ.get("MKL_NUM_THREADS")
+    assert threads_per_job(2, cpus=2) == 1 and threads_per_job(1, cpus=2) == 2
 
 
 def test_bad_shard_option_is_a_usage_error(tmp_path: Path) -> None:
