@@ -14,12 +14,17 @@ from grader.results import CaseResult, QuestionResult
 
 
 def load_hidden_tests(tests_dir: Path) -> dict[str, ExceptionTestFile]:
-    """Test files by question name, each reduced to its hidden cases."""
+    """Test files by question name, each reduced to its hidden cases.
+
+    Questions without hidden cases (graded by people, e.g. a proof with a public reminder
+    check) are not autograded and are left out.
+    """
     test_files = {}
     for path in sorted(tests_dir.glob("q*.py")):
         test_file = ExceptionTestFile.from_file(str(path))
         test_file.test_cases = [case for case in test_file.test_cases if case.hidden]
-        test_files[test_file.name] = test_file
+        if test_file.test_cases:
+            test_files[test_file.name] = test_file
     return test_files
 
 

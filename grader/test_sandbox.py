@@ -20,7 +20,7 @@ from grader.data import DataUnavailable, verify_data_dir
 from grader.exported_answers import ExportUnreadable, load_exported_answers
 from grader.grading import GradingSetup, _keep_outputs, output_key, unique_keys
 from grader.modelspec import InvalidModel, ModelSpec, declared_parameters, rebuild
-from grader.report import print_table, terminal_text
+from grader.report import Gradebook, print_table, terminal_text
 from grader.results import GradeRow, Status
 from grader.sandbox import (
     INSIDE,
@@ -158,7 +158,7 @@ def test_terminal_text_strips_control_characters_and_markup() -> None:
     assert "[/] [bold]x" in text.plain
     row = GradeRow(submission="[red]a.ipynb", status=Status.ERROR, message="[/] \x1b[2J boom")
     console = Console(file=io.StringIO(), width=200, force_terminal=False)
-    print_table([row], {"total": 9}, console)
+    print_table(Gradebook([row], {"q1": 9.0}), console)
     printed = console.file.getvalue()
     assert "[/] ?[2J boom" in printed and "[red]a.ipynb" in printed
 
