@@ -285,6 +285,7 @@ def check_batch(batch: Batch, alone: dict[str, tuple[str, ...]]) -> None:
     assert "\x1b" not in batch.stdout + batch.stderr, "an escape sequence reached the terminal"
     assert not (ROOT / "grader" / "pwned_by_submission.py").exists()
     assert not (batch.out / "pwned.txt").exists()
+    assert not Path("/tmp/left-behind").exists(), "a submission's /tmp file outlived it"
     assert not batch.secrets.pickle_marker.exists(), "the judge ran a pickle's payload"
     behaviours = batch.hostile
     if "symlinks" in behaviours:
