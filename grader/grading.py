@@ -88,8 +88,13 @@ class GradingSetup:
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    """A message fit for one table cell: first line only, bounded."""
-    return " ".join(str(text).split())[:limit]
+    """A message fit for one table cell and a UTF-8 file: one line, bounded, no lone surrogates."""
+    return valid_text(" ".join(str(text).split())[:limit])
+
+
+def valid_text(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (lone surrogates, undecodable names) replaced."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def output_key(path: Path) -> str:
@@ -133,6 +138,9 @@ def grade_one(path: Path, setup: GradingSetup, key: str | None = None) -> GradeR
         )
     if setup.warning:
         row.message = "; ".join(filter(None, [f"warning: {setup.warning}", row.message]))
+    row.submission, row.message = valid_text(row.submission), valid_text(row.message)
+    row.cell_errors = [valid_text(error) for error in row.cell_errors]
+    row.review = [valid_text(flag) for flag in row.review]
     return row
 
 

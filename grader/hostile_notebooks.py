@@ -172,7 +172,7 @@ def surrogate(path: Path) -> Path:
 
 
 def deep_expression(path: Path) -> Path:
-    return notebook(path, "x = " + "(" * 50 + "1" + "+1" * 100_000 + ")" * 50)
+    return notebook(path, "x = " + "(" * 50 + "1" + "+1" * 10_000 + ")" * 50)  # RecursionError
 
 
 class _Payload:

@@ -36,12 +36,11 @@ def apply_limits(memory: int, processes: int, file_bytes: int) -> None:
     so torch still imports under a small limit. RLIMIT_NPROC counts the processes of this user
     namespace, i.e. of this sandbox only.
     """
-    for limit, value in (
-        (resource.RLIMIT_DATA, memory),
-        (resource.RLIMIT_NPROC, processes),
-        (resource.RLIMIT_FSIZE, file_bytes),
-        (resource.RLIMIT_CORE, 0),
-    ):
+    limits = [(resource.RLIMIT_DATA, memory), (resource.RLIMIT_FSIZE, file_bytes)]
+    limits.append((resource.RLIMIT_CORE, 0))
+    if processes > 0:  # 0: not sandboxed, where the count would include all the user's processes
+        limits.append((resource.RLIMIT_NPROC, processes))
+    for limit, value in limits:
         resource.setrlimit(limit, (value, value))
 
 

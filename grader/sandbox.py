@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.results import Status
@@ -342,7 +342,8 @@ class Sandbox:
         """Run the runner for ``folder``; returns (exit code or None on timeout, stderr tail, s)."""
         inside = INSIDE if self.enabled else folder
         inner = [python_inside(), "-m", "grader.runner", str(inside), str(timeout)]
-        inner += self.limits.as_args()
+        limits = self.limits if self.enabled else replace(self.limits, processes=0)
+        inner += limits.as_args()
         env = self.env(inside)
         started = time.monotonic()
         process = subprocess.Popen(

@@ -35,6 +35,7 @@ class Batch:
     rows: dict[str, dict[str, str]]
     stdout: str
     stderr: str
+    tag: str  # in the environment of every process of this batch's sandboxes
     secrets: hostile.Secrets
     honest: dict[str, str]  # submission -> which honest notebook it is ("small" or "full")
     hostile: dict[str, str]  # behaviour -> submission
@@ -55,15 +56,19 @@ class Batch:
         return (self.out / "feedback" / f"{self._key(behaviour)}.md").read_text()
 
 
-def leftover_processes() -> list[str]:
-    """Command lines of processes started by a sandboxed submission that still run."""
+def leftover_processes(tag: str) -> list[str]:
+    """Command lines of processes of one batch that still run: its submissions' daemons (with
+    ``MARKER``) and anything whose command line or environment holds the batch's ``tag`` (every
+    sandboxed process inherits ``HOMEWORK_DATA_DIR``, which the batch points at a path of its own).
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
             line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if hostile.MARKER in line or "/submission" in line:
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
+            if hostile.MARKER in line or tag in line or tag in environ:
                 found.append(f"{entry.name}: {line[:200]}")
     return found
 
@@ -194,6 +199,8 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
         port=listener.getsockname()[1],
     )
     out = private / "out"
+    data_link = private / "data"  # the batch's own HOMEWORK_DATA_DIR: tags its processes
+    data_link.symlink_to(Path(os.environ.get("HOMEWORK_DATA_DIR", ROOT / "data")).absolute())
     makers = {
         "tamper": lambda p: hostile.tamper(p),
         "symlinks": lambda p: hostile.symlinks(p, secrets.secret),
@@ -207,7 +214,7 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
         "process_storm": lambda p: hostile.process_storm(p),
         "memory_hog": lambda p: hostile.memory_hog(p),
         "network": lambda p: hostile.network(p, secrets.port),
-        "snoop": lambda p: hostile.snoop(p, ROOT, out, Path(os.environ["HOMEWORK_DATA_DIR"])),
+        "snoop": lambda p: hostile.snoop(p, ROOT, out, data_link),
         "huge_model": lambda p: hostile.huge_model(p),
         "big_files": lambda p: hostile.big_files(p),
         "big_output": lambda p: hostile.big_output(p),
@@ -249,13 +256,15 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
         os.chown(out, user.pw_uid, user.pw_gid)
         os.chown(private, user.pw_uid, user.pw_gid)
     try:
-        result = run_grade(inputs, out, user, "--memory", "2G", "--timeout", "300")
+        options = ["--memory", "2G", "--timeout", "300", "--data-dir", str(data_link)]
+        result = run_grade(inputs, out, user, *options)
         assert result.returncode == 0, result.stderr[-3000:]
         yield Batch(
             out=out,
             rows=read_rows(out),
             stdout=result.stdout,
             stderr=result.stderr,
+            tag=str(data_link),
             secrets=secrets,
             honest=honest,
             hostile=behaviour_files,
@@ -275,7 +284,7 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
 
 def check_batch(batch: Batch, alone: dict[str, tuple[str, ...]]) -> None:
     """What must hold for every batch, whoever runs it."""
-    assert not leftover_processes(), leftover_processes()
+    assert not leftover_processes(batch.tag), leftover_processes(batch.tag)
     for name, kind in batch.honest.items():
         assert scores(batch.rows, name) == alone[kind], f"{name} scored differently in the batch"
     every_output = [p for p in batch.out.rglob("*") if p.is_file() and not p.is_symlink()]
@@ -285,6 +294,7 @@ def check_batch(batch: Batch, alone: dict[str, tuple[str, ...]]) -> None:
     assert "\x1b" not in batch.stdout + batch.stderr, "an escape sequence reached the terminal"
     assert not (ROOT / "grader" / "pwned_by_submission.py").exists()
     assert not (batch.out / "pwned.txt").exists()
+    assert not Path("/tmp/left-behind").exists(), "a submission's /tmp file outlived it"
     assert not batch.secrets.pickle_marker.exists(), "the judge ran a pickle's payload"
     behaviours = batch.hostile
     if "symlinks" in behaviours:
@@ -332,7 +342,7 @@ def test_every_submission_gets_its_row(root_batch: Batch) -> None:
         assert root_batch.row(behaviour)["status"] == status, root_batch.row(behaviour)
     assert {"nul_byte", "deep_expression", "big_output"} <= set(root_batch.hostile)
     for behaviour in ("nul_byte", "deep_expression", "big_output", "tamper"):
-        assert root_batch.row(behaviour)["status"] in ("ok", "error")
+        assert root_batch.row(behaviour)["status"] in ("ok", "error", "timeout")
     assert "not valid Unicode" in root_batch.row("surrogate")["message"]
     assert "zip bomb" in root_batch.row("zip_bomb")["message"]
     assert "UnpicklingError" in root_batch.row("pickle_weights")["message"]

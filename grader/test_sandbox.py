@@ -18,7 +18,7 @@ from grader import hostile_notebooks as hostile
 from grader.canvas import expand_inputs, is_canvas_download
 from grader.data import DataUnavailable, verify_data_dir
 from grader.exported_answers import ExportUnreadable, load_exported_answers
-from grader.grading import GradingSetup, _keep_outputs, output_key, unique_keys
+from grader.grading import GradingSetup, _keep_outputs, one_line, output_key, unique_keys
 from grader.modelspec import InvalidModel, ModelSpec, declared_parameters, rebuild
 from grader.report import Gradebook, print_table, terminal_text
 from grader.results import GradeRow, Status
@@ -161,6 +161,12 @@ def test_terminal_text_strips_control_characters_and_markup() -> None:
     print_table(Gradebook([row], {"q1": 9.0}), console)
     printed = console.file.getvalue()
     assert "[/] ?[2J boom" in printed and "[red]a.ipynb" in printed
+
+
+def test_messages_are_one_line_of_valid_utf8() -> None:
+    message = one_line("boom \ud800\nsecond line" + "x" * 1000)
+    assert "\n" not in message and len(message) <= 300
+    message.encode("utf-8")  # a lone surrogate would make grades.csv unwritable
 
 
 def test_memory_sizes() -> None:
