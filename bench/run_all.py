@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/run_all.py [NOTEBOOK] [--keep PATH] [--no-export]
 Default NOTEBOOK: examples/solution.ipynb. Runs it top to bottom in a fresh kernel in a temp
-copy of the repo's student files (tests/ for grader.check), prints the total and the slowest
+copy of the repo's student files (tests/ for checker.check), prints the total and the slowest
 cells, then times export_pdf.sh on the executed notebook by both routes (LaTeX and --web).
 """
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 MASTER = Path("solutions") / "homework.ipynb"
 STUDENT_NOTEBOOK = "homework.ipynb"
+# The notebook's otter.Notebook object. otter assign calls it `grader`, the name of this package;
+# `grader build` renames it so that each name means one thing.
+OTTER_OBJECT = "checker"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import nbformat
 
-from grader.course import Course
+from grader.course import OTTER_OBJECT, Course
 from grader.results import GradeRow, Status
 
 PACKAGE = Path(__file__).resolve().parent
@@ -123,15 +123,15 @@ def grade_with_pipeline(notebook: Path, source: Path, work: Path) -> tuple[Grade
 
 
 def public_test_outputs(executed: Path, questions: list[str]) -> dict[str, str]:
-    """What each ``grader.check("qN")`` cell printed when the grader ran the notebook."""
+    """What each ``checker.check("qN")`` cell printed when the grader ran the notebook."""
     notebook = nbformat.read(executed, as_version=4)
     outputs = {}
     for question in questions:
-        call = re.compile(rf"grader\.check\(\s*['\"]{question}['\"]\s*\)")
+        call = re.compile(rf"{OTTER_OBJECT}\.check\(\s*['\"]{question}['\"]\s*\)")
         cells = [c for c in notebook.cells if call.search(c.source)]
         texts = [_output_text(output) for cell in cells for output in cell.get("outputs", [])]
         outputs[question] = "\n".join(filter(None, texts)) or (
-            f'grader.check("{question}") did not run: the cell is missing or the notebook '
+            f'{OTTER_OBJECT}.check("{question}") did not run: the cell is missing or the notebook '
             "stopped before it."
         )
     return outputs
@@ -180,7 +180,7 @@ def gradescope_results(
     """``results.json`` for one graded submission (Gradescope's autograder specification)."""
     tests = [
         {
-            "name": f"{question}: public tests (grader.check)",
+            "name": f"{question}: public tests ({OTTER_OBJECT}.check)",
             "score": 0.0,
             "max_score": 0.0,
             "status": "passed" if "All test cases passed" in text else "failed",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.course import Course
+from grader.course import OTTER_OBJECT, Course
 
 FILES = Path(__file__).resolve().parent / "files"
 RELEASE_ZIP = "student-release.zip"
@@ -50,7 +50,7 @@ for _name, _source in PUBLIC_TESTS.items():
     if not _path.exists():
         _path.parent.mkdir(exist_ok=True)
         _path.write_text(_source)
-grader = otter.Notebook("homework.ipynb")
+{otter_object} = otter.Notebook("homework.ipynb")
 """
 
 
@@ -101,7 +101,7 @@ def single_file_notebook(course: Course) -> nbformat.NotebookNode:
     if pin is None:
         raise ValueError("requirements.txt does not pin otter-grader")
     init[0].source = SINGLE_FILE_INIT.format(
-        tests=pprint.pformat(tests, width=100), otter_version=pin[1]
+        tests=pprint.pformat(tests, width=100), otter_version=pin[1], otter_object=OTTER_OBJECT
     )
     return notebook
 

@@ -15,7 +15,7 @@ INTERNALS = re.compile(r"NoneType|ellipsis|unpack|Traceback|object has no attrib
 
 
 def check_outputs(graded: GradedRun, submission: str) -> dict[str, str]:
-    """{question: text printed by its grader.check cell} of an executed example."""
+    """{question: text printed by its checker.check cell} of an executed example."""
     notebook = nbformat.read(graded.out / "executed" / f"{submission}.ipynb", as_version=4)
     found = {}
     for cell in notebook.cells:

@@ -8,7 +8,7 @@ import pytest
 from nbclient import NotebookClient
 
 from grader.build import MASTER, ROOT
-from grader.course import Course
+from grader.course import OTTER_OBJECT, Course
 from grader.release import FOLDER, RELEASE_ZIP, SINGLE_FILE, write_release
 from grader.test_build import solution_lines
 
@@ -93,13 +93,13 @@ def shown_lines(name: str, text: str) -> set[str]:
 
 
 def run_check_cells(notebook_path: Path) -> dict[str, str]:
-    """Execute the Otter set-up cell and every grader.check cell; returns their text output."""
+    """Execute the Otter set-up cell and every checker.check cell; returns their text output."""
     notebook = nbformat.read(notebook_path, as_version=4)
     notebook.cells = [
         cell
         for cell in notebook.cells
         if cell.cell_type == "code"
-        and ("otter.Notebook(" in cell.source or "grader.check(" in cell.source)
+        and ("otter.Notebook(" in cell.source or f"{OTTER_OBJECT}.check(" in cell.source)
     ]
     client = NotebookClient(
         notebook,
