@@ -210,6 +210,11 @@ def bwrap_command(sandbox: Path, data_dir: Path, inner: list[str]) -> list[str]:
     command = [bwrap_path() or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns"]
     command += ["--die-with-parent", "--new-session"]  # the environment: Popen(env=...) only
     command += ["--uid", "1000", "--gid", "1000", "--hostname", "sandbox"]
+    # Private /tmp and /dev/shm first: what is bound below stays visible even when it lives
+    # under /tmp (a checkout or venv in /tmp, as a CI runner may have it).
+    command += ["--proc", "/proc", "--dev", "/dev"]
+    command += ["--size", str(PRIVATE_TMP_BYTES), "--tmpfs", "/tmp"]
+    command += ["--size", str(PRIVATE_TMP_BYTES), "--tmpfs", "/dev/shm"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
         if path.is_symlink():
@@ -220,9 +225,6 @@ def bwrap_command(sandbox: Path, data_dir: Path, inner: list[str]) -> list[str]:
         command += ["--ro-bind", str(root), str(root)]
     for name in ETC_FILES:
         command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    command += ["--proc", "/proc", "--dev", "/dev"]
-    command += ["--size", str(PRIVATE_TMP_BYTES), "--tmpfs", "/tmp"]
-    command += ["--size", str(PRIVATE_TMP_BYTES), "--tmpfs", "/dev/shm"]
     for name in RUNNER_FILES:
         command += ["--ro-bind", str(ROOT / "grader" / name), str(RUNNER_PATH / "grader" / name)]
     command += ["--bind", str(sandbox), str(INSIDE)]
