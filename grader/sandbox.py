@@ -197,6 +197,12 @@ def _python_roots() -> list[Path]:
     roots = {Path(sys.prefix).resolve(), Path(sys.exec_prefix).resolve()}
     roots |= {Path(sys.base_prefix).resolve(), Path(sys.base_exec_prefix).resolve()}
     roots.add(Path("/usr"))
+    # site-packages a .pth file or --system-site-packages adds (a wheel installed beside them)
+    roots |= {
+        Path(entry).resolve()
+        for entry in sys.path
+        if entry.endswith(("site-packages", "dist-packages")) and Path(entry).is_dir()
+    }
     return sorted(roots)
 
 
@@ -223,6 +229,8 @@ def bwrap_command(sandbox: Path, data_dir: Path, inner: list[str]) -> list[str]:
             command += ["--ro-bind", str(path), str(path)]
     for root in _python_roots():
         command += ["--ro-bind", str(root), str(root)]
+        if (root / "grader" / "checks").is_dir():  # an installed grader: hide its hidden checks
+            command += ["--tmpfs", str(root / "grader")]
     for name in ETC_FILES:
         command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for name in RUNNER_FILES:

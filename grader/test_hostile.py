@@ -182,7 +182,7 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
     """Grade each hostile notebook between honest ones, in one run with --memory 2G."""
     folder = world_readable_dir(None)
     private = world_readable_dir(user)
-    private.chmod(0o700)
+    private.chmod(0o711)  # the sandbox user may pass through to the data link, not list it
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
     identity = {"user": user.pw_uid, "group": user.pw_gid} if user else {}
@@ -365,10 +365,15 @@ def test_outputs_are_keyed_safely(root_batch: Batch) -> None:
     out = root_batch.out
     assert sorted(p.name for p in out.iterdir()) == [
         "answers",
+        "class_report.md",
+        "class_stats.csv",
         "executed",
         "feedback",
         "grades.csv",
+        "manual.csv",
         "pdfs",
+        "plots",
+        "results",
     ]
     dots = [p for p in (out / "executed").iterdir() if p.name.startswith("submission-")]
     assert len(dots) == 1  # '...ipynb' got a key of its own

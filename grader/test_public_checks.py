@@ -9,6 +9,7 @@ import re
 import nbformat
 import pytest
 
+from grader.course import OTTER_OBJECT
 from grader.testing import GradedRun
 
 INTERNALS = re.compile(r"NoneType|ellipsis|unpack|Traceback|object has no attribute")
@@ -19,7 +20,7 @@ def check_outputs(graded: GradedRun, submission: str) -> dict[str, str]:
     notebook = nbformat.read(graded.out / "executed" / f"{submission}.ipynb", as_version=4)
     found = {}
     for cell in notebook.cells:
-        match = re.fullmatch(r'grader\.check\("(q\d)"\)', cell.source.strip())
+        match = re.fullmatch(rf'{OTTER_OBJECT}\.check\("(q\d)"\)', cell.source.strip())
         if cell.cell_type == "code" and match:
             found[match.group(1)] = "\n".join(
                 str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", ""))
