@@ -77,7 +77,7 @@ def _hidden_tests(where: Course) -> Path:
     return where.hidden_tests
 
 
-def _write_outputs(rows: list, out: Path, tests_dir: Path, canvas_assignment: str) -> None:
+def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str) -> None:
     """grades.csv, the Canvas import, feedback and the class report; refuses bad manual points."""
     from grader.judge import load_hidden_tests, possible_points
     from grader.manual import ManualPointsError
@@ -85,7 +85,11 @@ def _write_outputs(rows: list, out: Path, tests_dir: Path, canvas_assignment: st
 
     try:
         book = write_report(
-            rows, possible_points(load_hidden_tests(tests_dir)), out, canvas_assignment
+            rows,
+            possible_points(load_hidden_tests(where.hidden_tests)),
+            out,
+            canvas_assignment,
+            where.master,
         )
     except ManualPointsError as error:
         console.print(f"[red]manual.csv refused: {error}[/red] (nothing written; fix and rerun)")
@@ -199,7 +203,7 @@ def grade(
             f"python -m grader report --out {out}"
         )
         return
-    _write_outputs(rows, out, tests_dir, canvas_assignment)
+    _write_outputs(rows, out, where, canvas_assignment)
 
 
 @app.command()
@@ -213,7 +217,8 @@ def report(
     """Merge the results store of DIR into grades.csv, the Canvas import, feedback, class report."""
     from grader.store import ResultStore, autograder_digest
 
-    tests_dir = _hidden_tests(_course(course))
+    where = _course(course)
+    tests_dir = _hidden_tests(where)
     current = autograder_digest(tests_dir)
     records = ResultStore(out).records()
     stale = [record.identity for record in records if record.autograder != current]
@@ -226,7 +231,7 @@ def report(
     if not rows:
         console.print(f"[red]No results for this autograder in {out}: run `grade` first.[/red]")
         raise typer.Exit(1)
-    _write_outputs(rows, out, tests_dir, canvas_assignment)
+    _write_outputs(rows, out, where, canvas_assignment)
 
 
 def main() -> None:

@@ -136,12 +136,14 @@ def write_feedback(book: Gradebook, folder: Path) -> None:
         (folder / f"{feedback_name(row)}.md").write_text(text, errors="replace")
 
 
-def gradebook(rows: list[GradeRow], possible: dict[str, float], out: Path) -> Gradebook:
+def gradebook(
+    rows: list[GradeRow], possible: dict[str, float], out: Path, master: Path | None = None
+) -> Gradebook:
     """Join manual.csv's values (validated) to the rows; writes the blank sheet when needed.
 
     Raises ``manual.ManualPointsError`` before any file is written when a value is refused.
     """
-    items = manual.manual_items()
+    items = manual.manual_items(master) if master else manual.manual_items()
     sheet = out / manual.MANUAL_CSV
     submissions = sorted(row.submission for row in rows)
     points = manual.read_points(sheet, items, submissions)
@@ -151,10 +153,14 @@ def gradebook(rows: list[GradeRow], possible: dict[str, float], out: Path) -> Gr
 
 
 def write_report(
-    rows: list[GradeRow], possible: dict[str, float], out: Path, canvas_assignment: str
+    rows: list[GradeRow],
+    possible: dict[str, float],
+    out: Path,
+    canvas_assignment: str,
+    master: Path | None = None,
 ) -> Gradebook:
     """grades.csv, canvas_grades.csv, feedback/ and the class report in ``out``."""
-    book = gradebook(rows, possible, out)
+    book = gradebook(rows, possible, out, master)
     write_grades_csv(book, out / "grades.csv")
     imported = write_grade_import(
         [(row.submission, book.earned(row, "total") or 0.0) for row in book.rows],
