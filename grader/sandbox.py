@@ -243,6 +243,9 @@ def bwrap_command(sandbox: Path, data_dir: Path, inner: list[str]) -> list[str]:
     return [*command, "--", *inner]
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def sandbox_env(data_dir: Path, limits: Limits, home: Path) -> dict[str, str]:
     """The only environment the runner and kernel get."""
     threads = str(max(1, limits.threads))
@@ -255,11 +258,8 @@ def sandbox_env(data_dir: Path, limits: Limits, home: Path) -> dict[str, str]:
         "JUPYTER_RUNTIME_DIR": str(home / ".jupyter"),
         "IPYTHONDIR": str(home / ".ipython"),
         "HOMEWORK_DATA_DIR": str(data_dir),
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
         "MALLOC_ARENA_MAX": "2",
-    }
+    } | dict.fromkeys(THREAD_VARIABLES, threads)
 
 
 def sandbox_identity() -> str | None:

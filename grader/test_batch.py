@@ -16,11 +16,9 @@ from grader.batch import (
     threads_per_job,
 )
 from grader.results import GradeRow, Status
-from grader.sandbox import Limits, sandbox_env
+from grader.sandbox import THREAD_VARIABLES, Limits, sandbox_env
 from grader.store import Record, ResultStore, autograder_digest, file_digest
 from grader.testing import ROOT
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def canvas_download(folder: Path) -> Path:
