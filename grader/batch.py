@@ -8,7 +8,6 @@ killed run loses at most the submissions in flight and a rerun grades only what 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from rich.progress import (
 )
 
 from grader.canvas import CanvasFile, expand_inputs, parse_canvas_name
-from grader.grading import GradingSetup, grade_one, output_key
+from grader.grading import GradingSetup, grade_one, keep_pdf, output_key
 from grader.report import terminal_text
 from grader.results import GradeRow, Status
 from grader.store import Record, ResultStore, autograder_digest, file_digest
@@ -137,7 +136,7 @@ class Grader:
             row = GradeRow(
                 submission=item.path.name, status=Status.INVALID, key=key, message=PDF_ONLY
             )
-            self._keep_pdf(item.path, key)
+            keep_pdf(self.setup.out_dir, key, item.path.read_bytes())
         else:
             row = grade_one(item.path, self.setup, key)
             if item.canvas:
@@ -151,12 +150,7 @@ class Grader:
             row.pdf_missing = True
             row.message = "; ".join(filter(None, [row.message, "no PDF submitted"]))
             return
-        self._keep_pdf(item.pdf, row.key)
-
-    def _keep_pdf(self, pdf: Path, name: str) -> None:
-        folder = self.setup.out_dir / "pdfs"
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(pdf, folder / f"{name}.pdf")
+        keep_pdf(self.setup.out_dir, row.key, item.pdf.read_bytes())
 
 
 _WORKER: Grader | None = None

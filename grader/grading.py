@@ -269,5 +269,10 @@ def _keep_outputs(
         (out_dir / "executed").mkdir(parents=True, exist_ok=True)
         (out_dir / "executed" / f"{key}.ipynb").write_bytes(executed)
     if submission.pdf:
-        (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
-        (out_dir / "pdfs" / f"{key}.pdf").write_bytes(submission.pdf)
+        keep_pdf(out_dir, key, submission.pdf)
+
+
+def keep_pdf(out_dir: Path, key: str, pdf: bytes) -> None:
+    """The one place a student's PDF is written: ``pdfs/<key>.pdf``, for the manual grading."""
+    (out_dir / "pdfs").mkdir(parents=True, exist_ok=True)
+    (out_dir / "pdfs" / f"{key}.pdf").write_bytes(pdf)
