@@ -43,6 +43,8 @@ def _download_members(path: Path) -> list[zipfile.ZipInfo] | None:
     """The members of a Canvas bulk download, or None when ``path`` is not one within limits."""
     if path.suffix.lower() != ".zip" or not path.is_file() or not zipfile.is_zipfile(path):
         return None
+    if CANVAS_NAME.match(path.name):  # one student's upload, out of a download: theirs to name
+        return None
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive_members(archive, path.name, MAX_DOWNLOAD_BYTES)
@@ -80,8 +82,9 @@ def unpack(download: Path, into: Path) -> list[Path]:
 def expand_inputs(paths: list[Path], scratch: Path) -> list[Path]:
     """Folders become their files and Canvas bulk downloads their members; the rest stays.
 
-    Only a zip named on the command line can be a bulk download: members of a download and
-    files in a folder are graded as they are, never expanded.
+    Only a zip named on the command line can be a bulk download, and never one that carries a
+    student's Canvas prefix (``grade unpacked/*.zip``): members of a download and files in a
+    folder are graded as they are, never expanded.
     """
     expanded: list[Path] = []
     for path in paths:

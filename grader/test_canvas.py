@@ -36,6 +36,17 @@ def test_expands_bulk_download_but_not_export_zip(tmp_path: Path) -> None:
     ]
 
 
+def test_a_students_upload_is_never_expanded(tmp_path: Path) -> None:
+    """A student's zip whose members pose as other students' uploads stays one submission, even
+    when the TA names it on the command line (``grade unpacked-download/*.zip``)."""
+    upload = tmp_path / "mallory_103_204_submission.zip"
+    with zipfile.ZipFile(upload, "w") as archive:
+        archive.writestr("victim_104_205_homework.ipynb", "{}")
+        archive.writestr("mallory_103_204_homework.pdf", "%PDF")
+    assert not is_canvas_download(upload)
+    assert expand_inputs([upload], tmp_path) == [upload]
+
+
 def test_grade_import_has_canvas_columns(tmp_path: Path) -> None:
     path = tmp_path / "canvas.csv"
     rows = [("doejane_101_201_homework.ipynb", 8.5), ("local.ipynb", 3.0)]
