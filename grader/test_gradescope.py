@@ -19,6 +19,7 @@ import pytest
 from grader import gradescope
 from grader.checks import q5
 from grader.course import Course
+from grader.data import MNIST_SHA256
 from grader.judge import load_hidden_tests
 from grader.results import CaseResult, GradeRow, QuestionResult, Status
 from grader.testing import EXAMPLES, ROOT
@@ -97,7 +98,7 @@ def test_scripts_pass_shellcheck() -> None:
 
 def test_setup_verifies_the_mnist_checksums_the_judge_expects() -> None:
     sums = (gradescope.FILES / "MNIST.sha256").read_text().split()
-    assert dict(zip(sums[1::2], sums[::2], strict=True)) == q5.MNIST_SHA256
+    assert dict(zip(sums[1::2], sums[::2], strict=True)) == MNIST_SHA256
     assert "sha256sum --check" in (gradescope.FILES / "gradescope_setup.sh").read_text()
 
 

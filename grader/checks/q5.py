@@ -37,13 +37,10 @@ MAX_GAP = 20 steps apart (from step 0), the last at step >= 49,980 (so counting 
 from 1 both pass). Figure: a PNG that PIL decodes, sides of 100 to 6,000 pixels, not blank.
 """
 
-import hashlib
 import io
 import math
-import os
 from functools import cache
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -51,6 +48,7 @@ import torchvision
 from PIL import Image
 from torch import nn
 
+from grader.data import default_data_dir, verify_data_dir
 from grader.exported_answers import ExportedAnswers
 
 PLAIN_MODEL = "q5_plain_model"
@@ -79,41 +77,19 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 Curve = list[tuple[int, float]]
 
 
-# The published MNIST files (torchvision's raw layout); the judge refuses altered data.
-MNIST_SHA256 = {
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-}
-
-
-def verify_mnist(root: Path) -> None:
-    """Raise if a raw MNIST file under ``root`` differs from the published one."""
-    for name, digest in MNIST_SHA256.items():
-        path = root / "MNIST" / "raw" / name
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise RuntimeError(f"{path} is not the published MNIST file: delete it and re-run")
-
-
 def prepare() -> None:
-    """Before any submission runs: fetch MNIST if missing (online), verify it, load the test set.
+    """Before any submission runs: verify MNIST and load the test set.
 
-    Submissions run as an unprivileged user that cannot download into the data folder, and the
-    judge must hold the test set before any student code could touch the files.
+    The judge must hold the test set before any student code could touch the files.
     """
-    root = Path(os.environ.get("HOMEWORK_DATA_DIR", "data"))
-    for train in (True, False):
-        torchvision.datasets.MNIST(root=root, train=train, download=True)
-    verify_mnist(root)
+    verify_data_dir(default_data_dir())
     mnist_test_set()
 
 
 @cache
 def mnist_test_set() -> tuple[torch.Tensor, torch.Tensor]:
     """All 10,000 test images as (N, 1, 28, 28) floats in [0, 1], and their labels."""
-    root = os.environ.get("HOMEWORK_DATA_DIR", "data")
-    dataset = torchvision.datasets.MNIST(root=root, train=False, download=True)
+    dataset = torchvision.datasets.MNIST(root=default_data_dir(), train=False, download=False)
     return dataset.data.unsqueeze(1).float() / 255, dataset.targets
 
 
