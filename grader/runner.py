@@ -15,11 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+# nbformat imports jsonschema, which imports the optional rfc3987-syntax IRI checker when it is
+# installed (jupyter's dependencies install it); that module builds a grammar at import, 1.2 s
+# of every submission's start-up (bench/runner_startup.py), for a format no notebook uses. A None
+# entry makes that import fail, which jsonschema allows for.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-from grader import kernel_export
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
+
+from grader import kernel_export  # noqa: E402
 
 NOTEBOOK = "homework.ipynb"
 EXECUTED = "executed.ipynb"
