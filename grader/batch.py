@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass, fields
 from multiprocessing import get_context
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 from rich.console import Console
@@ -113,6 +114,16 @@ def threads_per_job(jobs: int, cpus: int | None = None) -> int:
     return max(1, (cpus or available_cpus()) // jobs)
 
 
+def cpu_sets(jobs: int, cores: list[int] | None = None) -> list[list[int]]:
+    """The cores of each job: disjoint shares of the allowed cores (shared only when there are
+    more jobs than cores). A job's sandboxes are pinned to its share and cannot leave it, so a
+    submission that starts many threads slows only itself."""
+    cores = sorted(cores if cores is not None else os.sched_getaffinity(0))
+    if jobs > len(cores):
+        return [[cores[index % len(cores)]] for index in range(jobs)]
+    return [cores[index::jobs] for index in range(jobs)]
+
+
 class Grader:
     """Grades inputs and stores each result (in a worker process, or in-process for one job)."""
 
@@ -164,14 +175,17 @@ def _exit_worker(*_: object) -> None:
     raise SystemExit(143)  # unwinds grade_one (its finally kills the runner), then exits quietly
 
 
-def _start_worker(setup_args: dict, threads: int, autograder: str) -> None:
-    """In each worker: the thread budget, the shared setup, and SIGTERM that cleans up."""
+def _start_worker(setup_args: dict, shares: Queue, autograder: str) -> None:
+    """In each worker: its own cores (inherited by its sandboxes), a thread per core, the
+    shared setup, and SIGTERM that cleans up."""
     global _WORKER
     signal.signal(signal.SIGTERM, _exit_worker)
+    cores = shares.get(timeout=60)
+    os.sched_setaffinity(0, cores)
     import torch
 
-    torch.set_num_threads(threads)
-    _WORKER = Grader(GradingSetup(**setup_args), autograder)
+    torch.set_num_threads(len(cores))
+    _WORKER = Grader(GradingSetup(**setup_args | {"threads": len(cores)}), autograder)
 
 
 def _grade_in_worker(item: Input, digest: str) -> GradeRow:
@@ -219,12 +233,15 @@ def _results(
         for item, digest in todo:
             yield item, grader.grade(item, digest)
         return
-    threads = threads_per_job(jobs)
+    context = get_context("spawn")  # no fork of a process with torch's thread pools
+    shares = context.Queue()
+    for cores in cpu_sets(jobs):
+        shares.put(cores)
     pool = ProcessPoolExecutor(
         jobs,
-        mp_context=get_context("spawn"),  # no fork of a process with torch's thread pools
+        mp_context=context,
         initializer=_start_worker,
-        initargs=(_setup_args(grader.setup), threads, grader.autograder),
+        initargs=(_setup_args(grader.setup), shares, grader.autograder),
     )
     finished_all = False
     try:

@@ -216,6 +216,40 @@ print("forked", count)
     return notebook(path, "for _ in range(50):\n" + _indent(storm), forks)
 
 
+def cpu_hog(path: Path) -> Path:
+    """Tries to leave its job's cores and reach kernel-wide state, then keeps 16 processes busy
+    for 20 s (with --jobs 2 the job beside it keeps its own core)."""
+    code = (
+        PROBE
+        + f"""
+import ctypes, multiprocessing, os, platform, time
+libc = ctypes.CDLL(None, use_errno=True)
+KEYCTL, PERF_EVENT_OPEN = {{"x86_64": (250, 298), "aarch64": (219, 241)}}[platform.machine()]
+def syscall(number, *args):
+    if libc.syscall(number, *args) == -1:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return "allowed"
+print("cores", sorted(os.sched_getaffinity(0)))
+probe("every core", lambda: os.sched_setaffinity(0, range(os.cpu_count())))
+probe("kernel keyring", lambda: syscall(KEYCTL, 0, -4, 0))  # GET_KEYRING_ID of the user's
+attr = (ctypes.c_uint64 * 16)(0, 0, 0, 0)  # perf_event_attr: hardware cycles
+ctypes.cast(attr, ctypes.POINTER(ctypes.c_uint32))[1] = 128  # its size
+probe("perf counters", lambda: syscall(PERF_EVENT_OPEN, attr, 0, -1, -1, 0))
+def spin():  # {MARKER}
+    end = time.time() + 20
+    while time.time() < end:
+        pass
+busy = [multiprocessing.Process(target=spin) for _ in range(16)]
+for process in busy:
+    process.start()
+for process in busy:
+    process.join()
+print("spun")
+"""
+    )
+    return notebook(path, code)
+
+
 def _indent(code: str) -> str:
     return "".join(f"    {line}\n" for line in code.splitlines())
 

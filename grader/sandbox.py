@@ -4,7 +4,9 @@ Each run gets its own PID, network, IPC, UTS and user namespaces (``bwrap --unsh
 with its bubblewrap parent (so every process the submission started is gone when its grading
 ends), a private ``/tmp`` and ``/dev/shm``, one writable folder (its sandbox) and read-only views
 of only what Python, the venv, the runner and the MNIST files need. Limits on memory, processes
-and file size are set by the runner inside the sandbox (``grader.runner.apply_limits``).
+and file size are set by the runner inside the sandbox (``grader.runner.apply_limits``); a
+seccomp filter refuses the system calls in ``DENIED_SYSCALLS``, so a sandbox cannot leave the
+cores its job was pinned to (``grader.batch.cpu_sets``).
 
 The trusted side never follows a link the submission could have placed: it reads only regular
 files, opened component by component with ``O_NOFOLLOW``, up to a size cap, and it never takes a
@@ -14,6 +16,7 @@ pid, path or name from the sandbox.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pwd
 import shutil
@@ -21,10 +24,12 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 from grader.results import Status
@@ -46,6 +51,17 @@ ETC_FILES = (
     "hosts",
     "fonts",
     "alternatives",
+)
+# System calls a submission has no use for and that reach beyond its sandbox; they fail with
+# EPERM (bwrap --seccomp, built with libseccomp).
+DENIED_SYSCALLS = (
+    "sched_setaffinity",  # a job's cores are set outside: leaving them would slow other jobs
+    "perf_event_open",  # hardware counters: a side channel on the jobs beside it
+    "keyctl",  # kernel keyrings are not namespaced
+    "add_key",
+    "request_key",
+    "bpf",
+    "userfaultfd",
 )
 PRIVATE_TMP_BYTES = 512 * 2**20  # size of the private /tmp and /dev/shm (memory-backed)
 STDERR_TAIL_BYTES = 8_192
@@ -211,9 +227,40 @@ def python_inside() -> str:
     return str(Path(sys.prefix).resolve() / "bin" / "python")
 
 
-def bwrap_command(sandbox: Path, data_dir: Path, inner: list[str]) -> list[str]:
+@cache
+def seccomp_program() -> bytes | None:
+    """The BPF program that makes ``DENIED_SYSCALLS`` fail; None where libseccomp is missing."""
+    try:
+        import pyseccomp
+    except (ImportError, RuntimeError, OSError):  # RuntimeError: no libseccomp.so found
+        return None
+    rules = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        rules.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+    with tempfile.TemporaryFile() as program:
+        rules.export_bpf(program)
+        program.seek(0)
+        return program.read()
+
+
+def seccomp_pipe() -> int | None:
+    """A pipe's read end holding the program, for ``bwrap --seccomp FD`` (None: no program)."""
+    program = seccomp_program()
+    if program is None:
+        return None
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as writer:  # a few hundred bytes: fits the pipe's buffer
+        writer.write(program)
+    return read_end
+
+
+def bwrap_command(
+    sandbox: Path, data_dir: Path, inner: list[str], seccomp_fd: int | None = None
+) -> list[str]:
     """The bubblewrap command line that runs ``inner`` with the submission's view of the world."""
     command = [bwrap_path() or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns"]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
     command += ["--die-with-parent", "--new-session"]  # the environment: Popen(env=...) only
     command += ["--uid", "1000", "--gid", "1000", "--hostname", "sandbox"]
     # Private /tmp and /dev/shm first: what is bound below stays visible even when it lives
@@ -309,31 +356,44 @@ class Sandbox:
             if user:
                 entry = pwd.getpwnam(user)
                 os.chown(folder, entry.pw_uid, entry.pw_gid)
-            command = self.command(folder, [python_inside(), "-c", probe])
-            result = subprocess.run(
-                command,
-                env=self.env(INSIDE),
-                **identity(user),
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=120,
-            )
+            with _seccomp_fds() as fds:
+                result = subprocess.run(
+                    self.command(folder, [python_inside(), "-c", probe], *fds),
+                    env=self.env(INSIDE),
+                    **identity(user),
+                    pass_fds=fds,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=120,
+                )
             if result.returncode == 0:
                 self.user = user
-                if user is None and os.geteuid() == 0:
-                    self.warning = (
-                        f"sandboxes run as root's uid (user {SANDBOX_USER} cannot read the venv "
-                        "or data): the process limit is not enforced"
-                    )
+                self.warning = "; ".join(filter(None, self._weaker(user)))
                 return
             errors.append((result.stderr.strip().splitlines() or ["failed"])[-1])
         raise SandboxUnavailable(f"bubblewrap cannot start Python here: {errors[-1]}")
 
-    def command(self, folder: Path, inner: list[str]) -> list[str]:
+    @staticmethod
+    def _weaker(user: str | None) -> list[str]:
+        """What this machine's sandboxes cannot enforce, for the warning."""
+        weaker = []
+        if user is None and os.geteuid() == 0:
+            weaker.append(
+                f"sandboxes run as root's uid (user {SANDBOX_USER} cannot read the venv "
+                "or data): the process limit is not enforced"
+            )
+        if seccomp_program() is None:
+            weaker.append(
+                "libseccomp was not found: submissions may leave their job's cores "
+                "(install libseccomp2)"
+            )
+        return weaker
+
+    def command(self, folder: Path, inner: list[str], seccomp_fd: int | None = None) -> list[str]:
         if not self.enabled:
             return inner
-        return bwrap_command(folder, self.data_dir, inner)
+        return bwrap_command(folder, self.data_dir, inner, seccomp_fd)
 
     def env(self, home: Path) -> dict[str, str]:
         env = sandbox_env(self.data_dir, self.limits, home)
@@ -356,16 +416,18 @@ class Sandbox:
         inner += limits.as_args()
         env = self.env(inside)
         started = time.monotonic()
-        process = subprocess.Popen(
-            self.command(folder, inner),
-            cwd=folder,
-            env=env,
-            **identity(self.user if self.enabled else None),
-            start_new_session=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        with _seccomp_fds() if self.enabled else contextlib.nullcontext(()) as fds:
+            process = subprocess.Popen(
+                self.command(folder, inner, *fds),
+                cwd=folder,
+                env=env,
+                **identity(self.user if self.enabled else None),
+                pass_fds=fds,
+                start_new_session=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
         tail: deque[bytes] = deque()
         reader = threading.Thread(target=_keep_tail, args=(process.stderr, tail), daemon=True)
         reader.start()
@@ -387,6 +449,17 @@ class Sandbox:
             reader.join(timeout=5)
         text = b"".join(tail).decode("utf-8", "replace")
         return code, text, time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _seccomp_fds():
+    """``(fd,)`` of a pipe holding the seccomp program for one bwrap start, or ``()``."""
+    fd = seccomp_pipe()
+    try:
+        yield () if fd is None else (fd,)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _keep_tail(stream, tail: deque[bytes]) -> None:

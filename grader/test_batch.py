@@ -9,6 +9,7 @@ import pytest
 
 from grader.batch import (
     collect_inputs,
+    cpu_sets,
     default_jobs,
     parse_shard,
     plan,
@@ -76,6 +77,13 @@ def test_jobs_share_the_cores() -> None:
     assert default_jobs(2) == 2 and threads_per_job(2, 2) == 1
     assert default_jobs(16) == 8 and threads_per_job(8, 16) == 2
     assert threads_per_job(1, 4) == 4 and threads_per_job(8, 4) == 1
+
+
+def test_each_job_gets_its_own_cores() -> None:
+    assert cpu_sets(2, [0, 1]) == [[0], [1]]
+    assert cpu_sets(1, [0, 1]) == [[0, 1]]
+    assert cpu_sets(3, [2, 3, 4, 5, 6, 7, 8]) == [[2, 5, 8], [3, 6], [4, 7]]  # all used, disjoint
+    assert cpu_sets(3, [0, 1]) == [[0], [1], [0]]  # more jobs than cores: shared
 
 
 def test_store_round_trip_and_resume_plan(tmp_path: Path) -> None:

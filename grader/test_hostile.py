@@ -7,6 +7,7 @@ process of the batch may be left, and nothing secret may reach the outputs.
 
 import contextlib
 import csv
+import json
 import os
 import pwd
 import shutil
@@ -157,6 +158,7 @@ ALL_BEHAVIOURS = (
     "deep_expression",
     "pickle_weights",
     "process_storm",
+    "cpu_hog",
     "memory_hog",
     "network",
     "snoop",
@@ -171,6 +173,7 @@ USER_BEHAVIOURS = (
     "symlinks",
     "forged_pid",
     "process_storm",
+    "cpu_hog",
     "memory_hog",
     "network",
     "snoop",
@@ -212,6 +215,7 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
         "deep_expression": lambda p: hostile.deep_expression(p),
         "pickle_weights": lambda p: hostile.pickle_weights(p, secrets.pickle_marker),
         "process_storm": lambda p: hostile.process_storm(p),
+        "cpu_hog": lambda p: hostile.cpu_hog(p),
         "memory_hog": lambda p: hostile.memory_hog(p),
         "network": lambda p: hostile.network(p, secrets.port),
         "snoop": lambda p: hostile.snoop(p, ROOT, out, data_link),
@@ -256,7 +260,8 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
         os.chown(out, user.pw_uid, user.pw_gid)
         os.chown(private, user.pw_uid, user.pw_gid)
     try:
-        options = ["--memory", "2G", "--timeout", "300", "--data-dir", str(data_link)]
+        options = ["--memory", "2G", "--timeout", "300", "--jobs", "2"]
+        options += ["--data-dir", str(data_link)]
         result = run_grade(inputs, out, user, *options)
         assert result.returncode == 0, result.stderr[-3000:]
         yield Batch(
@@ -305,6 +310,12 @@ def check_batch(batch: Batch, alone: dict[str, tuple[str, ...]]) -> None:
         text = batch.executed_text("process_storm")
         forked = int(text.split("forked")[1].split()[0])
         assert forked < 256, f"{forked} processes: the process limit did not hold"
+    if "cpu_hog" in behaviours:
+        text = batch.executed_text("cpu_hog")
+        assert "LEAK" not in text and text.count("blocked") == 3 and "spun" in text, text
+        cores = set(json.loads(text.split("cores")[1].splitlines()[0]))
+        allowed = os.sched_getaffinity(0)
+        assert cores <= allowed and (len(cores) < len(allowed) or len(allowed) == 1), cores
     if "memory_hog" in behaviours:
         row = batch.row("memory_hog")
         assert row["status"] == "error" and "memory limit (2 GiB)" in row["message"], row

@@ -4,9 +4,13 @@ import io
 import json
 import os
 import pickle
+import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -16,7 +20,7 @@ from rich.console import Console
 
 from grader import hostile_notebooks as hostile
 from grader.canvas import expand_inputs, is_canvas_download
-from grader.data import DataUnavailable, verify_data_dir
+from grader.data import DataUnavailable, default_data_dir, verify_data_dir
 from grader.exported_answers import ExportUnreadable, load_exported_answers
 from grader.grading import GradingSetup, _keep_outputs, one_line, output_key, unique_keys
 from grader.modelspec import InvalidModel, ModelSpec, declared_parameters, rebuild
@@ -24,11 +28,16 @@ from grader.report import Gradebook, print_table, terminal_text
 from grader.results import GradeRow, Status
 from grader.sandbox import (
     INSIDE,
+    Sandbox,
     UnsafeFile,
+    _seccomp_fds,
     bwrap_command,
+    identity,
     parse_memory,
+    python_inside,
     read_file,
     regular_files,
+    seccomp_program,
 )
 from grader.submitted_file import InvalidSubmission, SubmittedFile, read_submitted_file
 from grader.testing import ROOT
@@ -190,6 +199,51 @@ def test_sandbox_sees_only_what_it_needs(tmp_path: Path) -> None:
     assert str(data / "MNIST") in targets and str(INSIDE / "data" / "MNIST") in targets
     for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--disable-userns"):
         assert flag in command
+
+
+KEYCTL = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A folder the sandbox user may enter (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def run_in_sandbox(folder: Path, code: str) -> subprocess.CompletedProcess:
+    """``python -c code`` in a real sandbox, with the system-call filter, as grading starts it."""
+    sandbox = Sandbox(data_dir=default_data_dir())
+    sandbox.check(folder)
+    box = folder / "box"
+    box.mkdir()
+    sandbox.prepare_folder(box)
+    with _seccomp_fds() as fds:
+        return subprocess.run(
+            sandbox.command(box, [python_inside(), "-c", code], *fds),
+            env=sandbox.env(INSIDE),
+            pass_fds=fds,
+            capture_output=True,
+            text=True,
+            check=False,
+            **identity(sandbox.user),
+        )
+
+
+def test_submissions_cannot_leave_their_cores(scratch: Path) -> None:
+    assert seccomp_program(), "libseccomp was not found"
+    code = "import os; os.sched_setaffinity(0, os.sched_getaffinity(0))"  # even a no-op fails
+    result = run_in_sandbox(scratch, code)
+    assert result.returncode == 1 and "PermissionError" in result.stderr, result.stderr
+
+
+def test_submissions_cannot_reach_kernel_keyrings(scratch: Path) -> None:
+    code = f"import ctypes, os; print(ctypes.CDLL(None).syscall({KEYCTL}, 0, -4, 0))"
+    outside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert int(outside.stdout) > 0  # keyctl(GET_KEYRING_ID, the user's keyring) works here
+    assert run_in_sandbox(scratch, code).stdout.strip() == "-1"
 
 
 def test_setup_does_no_work_in_its_constructor(tmp_path: Path) -> None:
