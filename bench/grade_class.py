@@ -1,6 +1,7 @@
 """Time grading a class with --jobs 1 and --jobs 2, and grading's cost over plain nbclient.
 
-Usage: .venv/bin/python bench/grade_class.py [--size 12] [--trained 2]   (--size 0: overhead only)
+Usage: .venv/bin/python bench/grade_class.py [--size 12] [--trained 2] [--keep DIR]
+(--size 0: overhead only; --keep DIR keeps DIR/jobs-1 and DIR/jobs-2 for bench/timeline.py)
 
 The class: ``--trained`` copies of the complete examples that train the Q5 networks (solution,
 partly wrong, alternately), the rest complete or partly wrong submissions cut before Q5 and
@@ -46,10 +47,11 @@ def make_class(folder: Path, size: int, trained: int) -> list[Path]:
     return paths
 
 
-def grade(inputs: list[Path], *extra: str) -> float:
-    """Wall seconds of one `python -m grader grade` run into a fresh folder."""
-    with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "grader", "grade", "--out", out, *extra]
+def grade(inputs: list[Path], *extra: str, keep: Path | None = None) -> float:
+    """Wall seconds of one `python -m grader grade` run into a fresh folder (kept in ``keep``)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = keep or Path(scratch)
+        command = [sys.executable, "-m", "grader", "grade", "--out", str(out), *extra]
         started = time.perf_counter()
         subprocess.run([*command, *map(str, inputs)], cwd=ROOT, check=True, capture_output=True)
         return time.perf_counter() - started
@@ -78,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=12)
     parser.add_argument("--trained", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="keep the two --out folders here")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load {load()} (shared machine: other work may be running)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,9 +88,10 @@ def main() -> None:
         if args.size:
             inputs = make_class(folder, args.size, args.trained)
             print(f"class: {len(inputs)} submissions, {args.trained} train Q5")
-            one = grade(inputs, "--jobs", "1")
+            keep = {jobs: args.keep / f"jobs-{jobs}" if args.keep else None for jobs in (1, 2)}
+            one = grade(inputs, "--jobs", "1", keep=keep[1])
             print(f"--jobs 1: {one:7.1f} s   (load {load()})")
-            two = grade(inputs, "--jobs", "2")
+            two = grade(inputs, "--jobs", "2", keep=keep[2])
             print(f"--jobs 2: {two:7.1f} s   (load {load()})")
             print(f"speed-up: {one / two:.2f}x")
 
