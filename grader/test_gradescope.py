@@ -17,9 +17,8 @@ import jsonschema
 import pytest
 
 from grader import gradescope
-from grader.checks import q5
 from grader.course import Course
-from grader.data import MNIST_SHA256
+from grader.data import MNIST_SHA256, verify_data_dir
 from grader.judge import load_hidden_tests
 from grader.results import CaseResult, GradeRow, QuestionResult, Status
 from grader.testing import EXAMPLES, ROOT
@@ -160,9 +159,9 @@ def test_setup_installs_cpu_torch_pins_and_verified_mnist(tmp_path: Path) -> Non
         "torch==2.14.1 torchvision==0.29.1" in log
     )
     assert f"pip install -q -r {tmp_path / 'source' / 'requirements.txt'}" in log
-    for name in q5.MNIST_SHA256:
+    for name in MNIST_SHA256:
         assert f"{name}: OK" in result.stdout
-    q5.verify_mnist(tmp_path / "data")
+    verify_data_dir(tmp_path / "data")
 
 
 def test_setup_fails_on_a_corrupted_mnist_download(tmp_path: Path) -> None:
