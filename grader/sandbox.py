@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -243,15 +244,21 @@ def seccomp_program() -> bytes | None:
         return program.read()
 
 
-def seccomp_pipe() -> int | None:
-    """A pipe's read end holding the program, for ``bwrap --seccomp FD`` (None: no program)."""
+@contextlib.contextmanager
+def seccomp_fds() -> Iterator[tuple[int, ...]]:
+    """``(fd,)``: a pipe's read end holding the program, for one ``bwrap --seccomp FD``; ``()``
+    where there is no program."""
     program = seccomp_program()
     if program is None:
-        return None
+        yield ()
+        return
     read_end, write_end = os.pipe()
     with os.fdopen(write_end, "wb") as writer:  # a few hundred bytes: fits the pipe's buffer
         writer.write(program)
-    return read_end
+    try:
+        yield (read_end,)
+    finally:
+        os.close(read_end)
 
 
 def bwrap_command(
@@ -356,23 +363,29 @@ class Sandbox:
             if user:
                 entry = pwd.getpwnam(user)
                 os.chown(folder, entry.pw_uid, entry.pw_gid)
-            with _seccomp_fds() as fds:
-                result = subprocess.run(
-                    self.command(folder, [python_inside(), "-c", probe], *fds),
-                    env=self.env(INSIDE),
-                    **identity(user),
-                    pass_fds=fds,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    timeout=120,
-                )
+            result = self.run_python(folder, probe, user)
             if result.returncode == 0:
                 self.user = user
                 self.warning = "; ".join(filter(None, self._weaker(user)))
                 return
             errors.append((result.stderr.strip().splitlines() or ["failed"])[-1])
         raise SandboxUnavailable(f"bubblewrap cannot start Python here: {errors[-1]}")
+
+    def run_python(
+        self, folder: Path, code: str, user: str | None, timeout: int = 120
+    ) -> subprocess.CompletedProcess:
+        """``python -c code`` in a sandbox on ``folder`` as ``user``, filter included."""
+        with seccomp_fds() as fds:
+            return subprocess.run(
+                self.command(folder, [python_inside(), "-c", code], *fds),
+                env=self.env(INSIDE),
+                **identity(user),
+                pass_fds=fds,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=timeout,
+            )
 
     @staticmethod
     def _weaker(user: str | None) -> list[str]:
@@ -416,7 +429,7 @@ class Sandbox:
         inner += limits.as_args()
         env = self.env(inside)
         started = time.monotonic()
-        with _seccomp_fds() if self.enabled else contextlib.nullcontext(()) as fds:
+        with seccomp_fds() if self.enabled else contextlib.nullcontext(()) as fds:
             process = subprocess.Popen(
                 self.command(folder, inner, *fds),
                 cwd=folder,
@@ -449,17 +462,6 @@ class Sandbox:
             reader.join(timeout=5)
         text = b"".join(tail).decode("utf-8", "replace")
         return code, text, time.monotonic() - started
-
-
-@contextlib.contextmanager
-def _seccomp_fds():
-    """``(fd,)`` of a pipe holding the seccomp program for one bwrap start, or ``()``."""
-    fd = seccomp_pipe()
-    try:
-        yield () if fd is None else (fd,)
-    finally:
-        if fd is not None:
-            os.close(fd)
 
 
 def _keep_tail(stream, tail: deque[bytes]) -> None:

@@ -30,11 +30,8 @@ from grader.sandbox import (
     INSIDE,
     Sandbox,
     UnsafeFile,
-    _seccomp_fds,
     bwrap_command,
-    identity,
     parse_memory,
-    python_inside,
     read_file,
     regular_files,
     seccomp_program,
@@ -220,16 +217,7 @@ def run_in_sandbox(folder: Path, code: str) -> subprocess.CompletedProcess:
     box = folder / "box"
     box.mkdir()
     sandbox.prepare_folder(box)
-    with _seccomp_fds() as fds:
-        return subprocess.run(
-            sandbox.command(box, [python_inside(), "-c", code], *fds),
-            env=sandbox.env(INSIDE),
-            pass_fds=fds,
-            capture_output=True,
-            text=True,
-            check=False,
-            **identity(sandbox.user),
-        )
+    return sandbox.run_python(box, code, sandbox.user)
 
 
 def test_submissions_cannot_leave_their_cores(scratch: Path) -> None:
