@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -78,13 +79,14 @@ def execute(notebook: nbformat.NotebookNode) -> bytes:
 
 
 @functools.cache
-def _executed_synthetic_bytes() -> bytes:
-    return execute(synthetic_notebook())
+def _executed(build: Callable[[], nbformat.NotebookNode]) -> bytes:
+    """The notebook ``build`` makes, executed once per process."""
+    return execute(build())
 
 
 def write_synthetic_notebook(path: Path) -> Path:
     """Write the executed synthetic notebook to path (executed once per process)."""
-    path.write_bytes(_executed_synthetic_bytes())
+    path.write_bytes(_executed(synthetic_notebook))
     return path
 
 
@@ -101,14 +103,9 @@ def failing_torch_notebook() -> nbformat.NotebookNode:
     return new_notebook(cells=cells, metadata={"kernelspec": KERNEL})
 
 
-@functools.cache
-def _executed_failing_bytes() -> bytes:
-    return execute(failing_torch_notebook())
-
-
 def write_failing_torch_notebook(path: Path) -> Path:
     """Write the executed partly working notebook (real tracebacks) to path."""
-    path.write_bytes(_executed_failing_bytes())
+    path.write_bytes(_executed(failing_torch_notebook))
     return path
 
 
