@@ -48,7 +48,7 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from grader.data import default_data_dir, verify_data_dir
+from grader.data import default_data_dir
 from grader.exported_answers import ExportedAnswers
 
 PLAIN_MODEL = "q5_plain_model"
@@ -78,11 +78,8 @@ Curve = list[tuple[int, float]]
 
 
 def prepare() -> None:
-    """Before any submission runs: verify MNIST and load the test set.
-
-    The judge must hold the test set before any student code could touch the files.
-    """
-    verify_data_dir(default_data_dir())
+    """Before any submission runs, load the test set (``GradingSetup.prepare`` has verified
+    the files): the judge must hold it before any student code could touch them."""
     mnist_test_set()
 
 
