@@ -43,7 +43,7 @@ def _download_members(path: Path) -> list[zipfile.ZipInfo] | None:
     """The members of a Canvas bulk download, or None when ``path`` is not one within limits."""
     if path.suffix.lower() != ".zip" or not path.is_file() or not zipfile.is_zipfile(path):
         return None
-    if CANVAS_NAME.match(path.name):  # one student's upload, out of a download: theirs to name
+    if parse_canvas_name(path):  # one student's upload, out of a download: theirs to name
         return None
     try:
         with zipfile.ZipFile(path) as archive:

@@ -16,6 +16,8 @@ import nbformat
 from grader.testing import EXAMPLES
 
 MARKER = "hostile-grader-test-process"
+# (keyctl, perf_event_open) in the kernel's system-call table of each architecture
+SYSCALL_NUMBERS = {"x86_64": (250, 298), "aarch64": (219, 241)}
 
 
 def notebook(path: Path, *sources: str) -> Path:
@@ -224,7 +226,7 @@ def cpu_hog(path: Path) -> Path:
         + f"""
 import ctypes, multiprocessing, os, platform, time
 libc = ctypes.CDLL(None, use_errno=True)
-KEYCTL, PERF_EVENT_OPEN = {{"x86_64": (250, 298), "aarch64": (219, 241)}}[platform.machine()]
+KEYCTL, PERF_EVENT_OPEN = {SYSCALL_NUMBERS!r}[platform.machine()]
 def syscall(number, *args):
     if libc.syscall(number, *args) == -1:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))

@@ -198,7 +198,7 @@ def test_sandbox_sees_only_what_it_needs(tmp_path: Path) -> None:
         assert flag in command
 
 
-KEYCTL = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+KEYCTL = hostile.SYSCALL_NUMBERS[platform.machine()][0]
 
 
 @pytest.fixture
