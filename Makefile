@@ -10,11 +10,12 @@ export HOMEWORK_DATA_DIR ?= $(CURDIR)/data
 
 setup: $(VENV)/.installed system-packages
 
-$(VENV)/.installed: requirements.txt requirements-web.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt grader/requirements.txt requirements-web.txt requirements-dev.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt -r requirements-web.txt -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements.txt -r grader/requirements.txt -r requirements-web.txt \
+		-r requirements-dev.txt
 	touch $@
 
 system-packages:

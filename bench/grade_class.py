@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from grader.examples import notebook_until  # noqa: E402
+from grader.build.examples import notebook_until  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 

@@ -23,10 +23,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from grader.checks import export_request, grader_inputs, q2  # noqa: E402
-from grader.exported_answers import load_exported_answers  # noqa: E402
-from grader.kernel_export import export_answers  # noqa: E402
-from grader.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells  # noqa: E402
+from grader.inside.kernel_export import export_answers  # noqa: E402
+from grader.judge.exported_answers import load_exported_answers  # noqa: E402
+from grader.judge.protocol import export_request, grader_inputs, q2  # noqa: E402
+from testsuite.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells  # noqa: E402
 
 TIERS = (q2.check_mse_below_1e10, q2.check_mse_below_1e9, q2.check_mse_below_1e8)
 

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from grader.checks import q5  # noqa: E402
-from grader.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells  # noqa: E402
+from grader.judge.protocol import q5  # noqa: E402
+from testsuite.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells  # noqa: E402
 
 MARKS = (5_000, 10_000, 20_000, 50_000)
 

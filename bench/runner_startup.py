@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python bench/runner_startup.py [--runs 5]
 
-Compares ``import grader.runner`` (which keeps jsonschema's optional IRI grammar out) with the
+Compares ``import grader.inside.runner`` (which keeps jsonschema's optional IRI grammar out)
+with the
 same imports letting that grammar load, alternating, in fresh interpreters.
 """
 
@@ -16,8 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
-    "grader.runner": "import grader.runner",
-    "with the IRI grammar": "import rfc3987_syntax, grader.runner",
+    "grader.inside.runner": "import grader.inside.runner",
+    "with the IRI grammar": "import rfc3987_syntax, grader.inside.runner",
 }
 
 

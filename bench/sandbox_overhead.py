@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grader.hostile_notebooks import honest_small  # noqa: E402
+from testsuite.hostile_notebooks import honest_small  # noqa: E402
 
 
 def grade_seconds(notebook: Path, *extra: str) -> float:

@@ -4,13 +4,15 @@ Imports are lazy: ``--help`` and ``build`` load neither torch nor torchvision.
 """
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from grader.course import Course, find_course
+from grader.course import Course, CourseError, find_course
+from grader.settings import Settings, format_bytes, parse_memory
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True, soft_wrap=True)  # long lines stay whole in logs
@@ -18,7 +20,7 @@ console = Console(stderr=True, soft_wrap=True)  # long lines stay whole in logs
 CourseOption = Annotated[
     Path | None,
     typer.Option(
-        help="The course checkout (master notebook, tests, build/). "
+        help="The course folder (its course.toml names the master notebook, questions, data). "
         "Default: the one holding the current folder.",
         file_okay=False,
     ),
@@ -26,7 +28,14 @@ CourseOption = Annotated[
 
 
 def _course(path: Path | None) -> Course:
-    return Course(path.resolve()) if path else find_course()
+    try:
+        return Course.load(path) if path else find_course()
+    except CourseError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+DEFAULTS = Settings()
 
 
 @app.command()
@@ -35,14 +44,14 @@ def build(
     course: CourseOption = None,
 ) -> None:
     """Regenerate homework.ipynb, tests/, examples/, build/autograder/ and build/gradescope.zip."""
-    from grader import build as builder
+    from grader.build import assign as builder
 
     where = _course(course)
     if not where.master.is_file():
         console.print(f"[red]No master notebook {where.master}: pass --course DIR.[/red]")
         raise typer.Exit(2)
     if check:
-        drifted = builder.check_generated(where.root, where.master)
+        drifted = builder.check_generated(where)
         if drifted:
             console.print("[red]Generated files differ from the master notebook:[/red]")
             for name in drifted:
@@ -61,7 +70,7 @@ def build(
 @app.command()
 def release(course: CourseOption = None) -> None:
     """Write dist/student-release.zip and dist/homework-single-file.ipynb for students."""
-    from grader.release import write_release
+    from grader.build.release import write_release
 
     archive, single = write_release(_course(course))
     console.print(f"Wrote {archive} and {single}.")
@@ -79,9 +88,9 @@ def _hidden_tests(where: Course) -> Path:
 
 def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str) -> None:
     """grades.csv, the Canvas import, feedback and the class report; refuses bad manual points."""
-    from grader.judge import load_hidden_tests, possible_points
-    from grader.manual import ManualPointsError
-    from grader.report import print_table, write_report
+    from grader.judge.hidden_tests import load_hidden_tests, possible_points
+    from grader.report.gradebook import print_table, write_report
+    from grader.report.manual import ManualPointsError
 
     try:
         book = write_report(
@@ -115,7 +124,14 @@ def grade(
         typer.Argument(help="Notebooks, export zips, folders of them, or a Canvas bulk download."),
     ],
     out: Annotated[Path, typer.Option(help="Folder for grades.csv, feedback/, executed/, pdfs/.")],
-    timeout: Annotated[int, typer.Option(help="Seconds one submission may run.")] = 900,
+    timeout: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Seconds one notebook cell may run; past it the submission ends as `timeout` "
+            f"(default: the course's, else {DEFAULTS.cell_seconds}).",
+        ),
+    ] = None,
     canvas_assignment: Annotated[str, CANVAS_ASSIGNMENT] = "Homework autograded",
     jobs: Annotated[
         int | None,
@@ -130,11 +146,18 @@ def grade(
     ] = "1/1",
     regrade: Annotated[bool, typer.Option(help="Grade again what --out already holds.")] = False,
     memory: Annotated[
-        str, typer.Option(help="Memory each sandboxed process may use, e.g. 6G or 512M.")
-    ] = "6G",
+        str | None,
+        typer.Option(
+            help="Memory each process of a submission may use, e.g. 6G or 512M "
+            f"(default: the course's, else {format_bytes(DEFAULTS.memory_bytes)})."
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Folder holding MNIST/raw/ (default $HOMEWORK_DATA_DIR, else ./data)."),
+        typer.Option(
+            help="Folder holding the course's data (course.toml [data]; default: its "
+            "variable, e.g. $HOMEWORK_DATA_DIR, else its default folder)."
+        ),
     ] = None,
     no_sandbox: Annotated[
         bool,
@@ -150,33 +173,34 @@ def grade(
     Results are stored in DIR/results/ as they finish: rerunning grades only what is missing
     or changed.
     """
-    from grader.batch import Interrupted, default_jobs, grade_all, parse_shard, threads_per_job
-    from grader.data import DataUnavailable, default_data_dir
-    from grader.grading import GradingSetup
-    from grader.report import terminal_text
-    from grader.sandbox import SandboxUnavailable, parse_memory
+    from grader.common.text import terminal_text
+    from grader.grade.batch import (
+        Interrupted,
+        default_jobs,
+        grade_all,
+        parse_shard,
+        threads_per_job,
+    )
+    from grader.grade.data import DataUnavailable
+    from grader.grade.grading import GradingSetup
+    from grader.grade.sandbox import SandboxUnavailable
 
     where = _course(course)
-    tests_dir = _hidden_tests(where)
+    _hidden_tests(where)
     try:
         shard_index, shard_count = parse_shard(shard)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--shard") from None
-    jobs = jobs or default_jobs()
-    try:
-        memory_bytes = parse_memory(memory)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--memory") from None
+    settings = _run_settings(where.settings, timeout, memory, jobs)
+    jobs = settings.jobs or default_jobs()
     out.mkdir(parents=True, exist_ok=True)
     setup = GradingSetup(
-        tests_dir=tests_dir,
-        public_tests_dir=where.public_tests,
+        course=where,
         out_dir=out.absolute(),
-        timeout=timeout,
-        threads=threads_per_job(jobs),
-        data_dir=(data_dir or default_data_dir()).absolute(),
-        memory=memory_bytes,
+        settings=settings,
+        data_dir=data_dir.absolute() if data_dir else None,
         sandbox=not no_sandbox,
+        threads=threads_per_job(jobs),
     )
     try:
         setup.prepare()
@@ -215,11 +239,11 @@ def report(
     course: CourseOption = None,
 ) -> None:
     """Merge the results store of DIR into grades.csv, the Canvas import, feedback, class report."""
-    from grader.store import ResultStore, autograder_digest
+    from grader.common.store import ResultStore, autograder_digest
 
     where = _course(course)
     tests_dir = _hidden_tests(where)
-    current = autograder_digest(tests_dir)
+    current = autograder_digest(tests_dir, where.questions_dir)
     records = ResultStore(out).records()
     stale = [record.identity for record in records if record.autograder != current]
     if stale:
@@ -232,6 +256,21 @@ def report(
         console.print(f"[red]No results for this autograder in {out}: run `grade` first.[/red]")
         raise typer.Exit(1)
     _write_outputs(rows, out, where, canvas_assignment)
+
+
+def _run_settings(
+    base: Settings, timeout: int | None, memory: str | None, jobs: int | None
+) -> Settings:
+    """The course's settings with this run's options applied."""
+    changes: dict = {"jobs": jobs or base.jobs}
+    if timeout:
+        changes["cell_seconds"] = timeout
+    if memory:
+        try:
+            changes["memory_bytes"] = parse_memory(memory)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--memory") from None
+    return replace(base, **changes)
 
 
 def main() -> None:

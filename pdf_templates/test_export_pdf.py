@@ -23,7 +23,6 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader.testing import GradedRun
 from pdf_templates import prepare_notebook
 from pdf_templates.sample_notebooks import (
     CODE_TAIL,
@@ -36,6 +35,7 @@ from pdf_templates.sample_notebooks import (
     write_failing_torch_notebook,
     write_synthetic_notebook,
 )
+from testsuite.helpers import GradedRun
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "export_pdf.sh"

@@ -1,0 +1,156 @@
+"""Execute one student notebook in a Jupyter kernel and export its answers as data.
+
+Run as its own process inside the bubblewrap sandbox (``python -m grader.inside.runner SANDBOX
+TIMEOUT
+MEMORY PROCESSES FILE_BYTES OUTPUT_BYTES`` with the export request as JSON on stdin, so student
+code cannot read the grader's probe inputs from a file before the exporter runs). It first limits
+itself and so the kernel it starts, then writes into the sandbox: ``executed.ipynb`` (outputs
+capped), ``answers/`` (see ``grader.judge.exported_answers``) and ``run.json`` (how it went).
+Nothing
+here is trusted by the judge: student code runs in the kernel this process starts.
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+# nbformat imports jsonschema, which imports the optional rfc3987-syntax IRI checker when it is
+# installed (jupyter's dependencies install it); that module builds a grammar at import, 1.2 s
+# of every submission's start-up (bench/runner_startup.py), for a format no notebook uses. A None
+# entry makes that import fail, which jsonschema allows for.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
+
+from grader.inside import kernel_export  # noqa: E402
+
+NOTEBOOK = "homework.ipynb"
+EXECUTED = "executed.ipynb"
+RUN_LOG = "run.json"
+ANSWERS_DIR = "answers"
+MAX_REPORTED_ERRORS = 5
+MEMORY_ERRORS = ("MemoryError", "can't allocate memory", "Cannot allocate memory")
+
+
+def apply_limits(memory: int, processes: int, file_bytes: int) -> None:
+    """Limit this process and everything it starts: memory, processes, file size, no core dumps.
+
+    RLIMIT_DATA counts heap and anonymous mappings (what tensors use) but not mapped libraries,
+    so torch still imports under a small limit. RLIMIT_NPROC counts the processes of this user
+    namespace, i.e. of this sandbox only.
+    """
+    limits = [(resource.RLIMIT_DATA, memory), (resource.RLIMIT_FSIZE, file_bytes)]
+    limits.append((resource.RLIMIT_CORE, 0))
+    if processes > 0:  # 0: not sandboxed, where the count would include all the user's processes
+        limits.append((resource.RLIMIT_NPROC, processes))
+    for limit, value in limits:
+        resource.setrlimit(limit, (value, value))
+
+
+class CappedClient(NotebookClient):
+    """A client that keeps at most ``output_budget`` bytes of cell output (errors always kept)."""
+
+    output_budget = 5_000_000
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "error":
+            content["traceback"] = content.get("traceback", [])[-20:]
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            return super().output(outs, msg, display_id, cell_index)
+        size = len(json.dumps(content, default=str))
+        if size > self.output_budget and msg.get("msg_type") == "stream" and self.output_budget > 0:
+            content["text"] = str(content.get("text", ""))[: self.output_budget]  # keep the start
+            super().output(outs, msg, display_id, cell_index)
+            self.output_budget = 0
+        if size > self.output_budget:
+            if self.output_budget >= 0:
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream", name="stderr", text="[grader: further output not kept]\n"
+                    )
+                )
+                self.output_budget = -1
+            return None
+        self.output_budget -= size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def extraction_cell(request: dict) -> nbformat.NotebookNode:
+    """A code cell that runs the exporter in its own namespace, after all student cells."""
+    source = (
+        f"_grader_exporter = {{}}\n"
+        f"exec({Path(kernel_export.__file__).read_text()!r}, _grader_exporter)\n"
+        f"_grader_exporter['export_answers'](globals(), {ANSWERS_DIR!r}, {request!r})\n"
+    )
+    return nbformat.v4.new_code_cell(source)
+
+
+def prepare(notebook: nbformat.NotebookNode, request: dict) -> nbformat.NotebookNode:
+    """Drop otter's export cells (no zips or PDFs while grading) and append the exporter."""
+    notebook.cells = [
+        cell
+        for cell in notebook.cells
+        if not (cell.cell_type == "code" and "grader.export(" in cell.source)
+    ]
+    notebook.cells.append(extraction_cell(request))
+    return notebook
+
+
+def cell_errors(notebook: nbformat.NotebookNode) -> list[str]:
+    """One line per code cell that raised, e.g. 'cell 12: NameError: name 'x' is not defined'."""
+    errors = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                errors.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}"[:300])
+    return errors
+
+
+def memory_note(memory: int) -> str:
+    return f"the notebook exceeded the memory limit ({memory / 2**30:g} GiB)"
+
+
+def run(sandbox: Path, timeout: int, request: dict, memory: int, output_bytes: int) -> dict:
+    """Execute the sandbox notebook; returns the run log (also written to run.json)."""
+    notebook = prepare(nbformat.read(sandbox / NOTEBOOK, as_version=4), request)
+    client = CappedClient(
+        notebook,
+        timeout=timeout,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(sandbox)}},
+    )
+    client.output_budget = output_bytes
+    started = time.monotonic()
+    log: dict = {"status": "ok", "message": ""}
+    try:
+        client.execute()
+    except CellTimeoutError:
+        log = {"status": "timeout", "message": f"a cell ran longer than {timeout} s"}
+    except DeadKernelError as error:
+        reason = f"the kernel died (a crash, or {memory_note(memory)}): {error}"
+        log = {"status": "error", "message": reason[:300]}
+    except Exception as error:
+        log = {"status": "error", "message": f"{type(error).__name__}: {error}"[:300]}
+    log["seconds"] = round(time.monotonic() - started, 1)
+    log["cell_errors"] = cell_errors(notebook)[:MAX_REPORTED_ERRORS]
+    memory_errors = [e for e in cell_errors(notebook) if any(m in e for m in MEMORY_ERRORS)]
+    if memory_errors and log["status"] == "ok":
+        log = {**log, "status": "error", "message": f"{memory_note(memory)}: {memory_errors[0]}"}
+    notebook.cells.pop()  # the exporter cell: graders and students need not see it
+    nbformat.write(notebook, sandbox / EXECUTED)
+    (sandbox / RUN_LOG).write_text(json.dumps(log))
+    return log
+
+
+if __name__ == "__main__":
+    folder, seconds, memory, processes, file_bytes, output_bytes = sys.argv[1:7]
+    apply_limits(int(memory), int(processes), int(file_bytes))
+    os.environ.pop("PYTHONPATH", None)  # the kernel has no business importing the grader
+    run(Path(folder), int(seconds), json.load(sys.stdin), int(memory), int(output_bytes))

@@ -1,0 +1,70 @@
+"""Every default budget of a grading run, in one typed object.
+
+The command line, the Gradescope entry and the notebook's stated budget read these defaults; a
+course may change them in its ``course.toml`` (``[budgets]``), and the command line per run.
+"""
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+GIB, MIB = 2**30, 2**20
+
+
+def parse_memory(text: str) -> int:
+    """'6G', '2GiB', '512M', '1000000' -> bytes (K/M/G/T are powers of 1024)."""
+    units = {"": 1, "K": 2**10, "M": MIB, "G": GIB, "T": 2**40}
+    clean = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (clean[:-1], clean[-1]) if clean[-1:] in units and clean[-1:] else (clean, "")
+    try:
+        value = float(number) * units[unit]
+    except (KeyError, ValueError):
+        raise ValueError(f"{text!r} is not a memory size like 6G or 512M") from None
+    if value < 256 * MIB:
+        raise ValueError(f"{text!r} is too little memory to run a notebook (at least 256M)")
+    return int(value)
+
+
+def format_bytes(size: int) -> str:
+    return f"{size / GIB:g} GiB" if size >= GIB else f"{size / MIB:g} MiB"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one submission may use, and how a grading run is spread over the machine."""
+
+    cell_seconds: int = 900  # one notebook cell; past it the run ends as `timeout`
+    grace_seconds: int = 60  # on top of cell_seconds: starting the kernel and exporting
+    memory_bytes: int = 6 * GIB  # one sandboxed process (RLIMIT_DATA)
+    processes: int = 256  # processes of one sandbox (RLIMIT_NPROC in its user namespace)
+    file_bytes: int = 1_000_000_000  # largest file a submission may write (RLIMIT_FSIZE)
+    output_bytes: int = 5_000_000  # cell output kept in the executed notebook
+    tmp_bytes: int = 512 * MIB  # the private /tmp and /dev/shm of a sandbox, each
+    judge_seconds: int = 60  # the hidden tests of one submission, in the trusted process
+    jobs: int | None = None  # submissions graded at once; None: one per core (see batch)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> "Settings":
+        """Defaults with ``values`` applied (a ``course.toml`` ``[budgets]`` table)."""
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(values) - known - {"memory"})
+        if unknown:
+            raise ValueError(f"unknown budget(s) {', '.join(unknown)}; known: {sorted(known)}")
+        changes = {key: value for key, value in values.items() if key != "memory"}
+        if "memory" in values:
+            changes["memory_bytes"] = parse_memory(values["memory"])
+        return replace(cls(), **changes)
+
+    def with_environment(self) -> "Settings":
+        """Gradescope's overrides: ``GRADER_TIMEOUT`` (seconds per cell), ``GRADER_MEMORY``."""
+        changes: dict[str, Any] = {}
+        if os.environ.get("GRADER_TIMEOUT"):
+            changes["cell_seconds"] = int(os.environ["GRADER_TIMEOUT"])
+        if os.environ.get("GRADER_MEMORY"):
+            changes["memory_bytes"] = parse_memory(os.environ["GRADER_MEMORY"])
+        return replace(self, **changes)
+
+    @property
+    def wall_seconds(self) -> int:
+        """The longest a whole run may take before its sandbox is stopped."""
+        return self.cell_seconds + self.grace_seconds

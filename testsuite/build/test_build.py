@@ -1,0 +1,89 @@
+"""Generated files: no solutions reach students, hidden tests stay hidden, drift is caught."""
+
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from grader.build.assign import check_generated, committed_outputs
+from grader.common.master_notebook import question_configs
+from grader.course import Course
+from grader.judge.hidden_tests import load_hidden_tests, possible_points
+from testsuite.helpers import COURSE, MASTER, ROOT
+
+TRIVIAL = re.compile(r"^[\s()\[\]{},:]*$")
+
+
+def solution_lines(master: nbformat.NotebookNode) -> set[str]:
+    """Lines that only the solution has: marked code lines and written reference answers."""
+    lines, given, in_solution_block = set(), set(), False
+    for cell in master.cells:
+        if cell.cell_type == "raw":
+            in_solution_block = {"# BEGIN SOLUTION": True, "# END SOLUTION": False}.get(
+                cell.source.strip(), in_solution_block
+            )
+            continue
+        inline = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("# BEGIN SOLUTION") or stripped.startswith("# END SOLUTION"):
+                inline = stripped.startswith("# BEGIN")
+                continue
+            marked = stripped.endswith("# SOLUTION") or stripped.endswith("# SOLUTION NO PROMPT")
+            answer = in_solution_block and cell.cell_type == "markdown" and len(stripped) > 30
+            if (marked or inline or answer) and not TRIVIAL.match(stripped):
+                lines.add(re.sub(r"\s*# SOLUTION( NO PROMPT)?$", "", stripped))
+            elif not in_solution_block:
+                given.add(stripped)
+    return lines - given  # lines the given code shows too (e.g. AddModule's) are no secret
+
+
+def test_student_notebook_has_no_solution() -> None:
+    secret = solution_lines(nbformat.read(MASTER, as_version=4))
+    assert len(secret) > 10  # the master really has solutions to hide
+    student = nbformat.read(ROOT / "homework.ipynb", as_version=4)
+    shown = {line.strip() for cell in student.cells for line in cell.source.splitlines()}
+    assert not secret & shown
+
+
+def test_public_tests_have_no_hidden_cases() -> None:
+    for path in (ROOT / "tests").glob("*.py"):
+        text = path.read_text()
+        assert "hidden=True" not in text and "grader.judge.protocol" not in text, path
+
+
+def test_drift_is_detected(tmp_path: Path) -> None:
+    for source in (*committed_outputs(COURSE), ROOT / "course.toml", ROOT / "solutions"):
+        name = source.relative_to(ROOT)
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    copy = Course.load(tmp_path)
+    assert check_generated(copy) == []
+    (tmp_path / "tests" / "q1.py").write_text("# edited by hand\n")
+    (tmp_path / "tests" / "stray.py").write_text("")
+    assert check_generated(copy) == ["tests/q1.py", "tests/stray.py"]
+
+
+def test_points_agree_everywhere() -> None:
+    """Each question's points: its config, its heading, the intro, and its hidden tests' sum."""
+    master = nbformat.read(MASTER, as_version=4)
+    configs = question_configs(MASTER).items()
+    config = {name: c.points for name, c in configs if c.points is not None}
+    headings = {
+        f"q{number}": float(points)
+        for cell in master.cells
+        if cell.cell_type == "markdown"
+        for number, points in re.findall(r"^## Question (\d+):.*\((\d+) points?\)", cell.source)
+    }
+    assert config == headings and len(headings) == 5
+    intro = master.cells[1].source
+    listed = {f"q{n}": float(p) for n, p in re.findall(r"\*\*Q(\d+)\*\*[^(]*\((\d+)\)", intro)}
+    assert listed == headings
+    total = re.search(r"questions, (\d+) points", intro)
+    assert total and float(total.group(1)) == sum(headings.values())
+    hidden = load_hidden_tests(COURSE.hidden_tests)
+    for name, possible in possible_points(hidden).items():
+        assert possible == config[name], name
