@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python bench/q2_training.py [--seeds N] [--notebook PATH]
 For each grader seed s, exactly what grading does after the notebook ran: the in-kernel probe
-(``grader.checks.q2.retrain_procedure``, run here through the real exporter, one thread) builds
+(``retrain_procedure`` of ``solutions/questions/q2.py``, run here through the real exporter, one
+thread) builds
 ``build_q2_model()`` seeded with the grader's seed and trains it with ``train_q2`` on grader data;
 then the judge's three tiers run on it (10,000 fresh pairs, judge seed 1000 + s). Prints the
 training seconds, the retrained MSE, the fresh model's MSE, the best re-initialised MSE, the judge's
@@ -25,15 +26,17 @@ sys.path.insert(0, str(REPO))
 
 from grader.inside.kernel_export import export_answers  # noqa: E402
 from grader.judge.exported_answers import load_exported_answers  # noqa: E402
-from grader.judge.protocol import export_request, grader_inputs, q2  # noqa: E402
+from grader.judge.protocol import export_request, grader_inputs  # noqa: E402
+from testsuite.helpers import question_module  # noqa: E402
 from testsuite.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells  # noqa: E402
 
+q2 = question_module("q2")
 TIERS = (q2.check_mse_below_1e10, q2.check_mse_below_1e9, q2.check_mse_below_1e8)
 
 
 def run(lib: dict, seed: int) -> tuple[float, float, float, float, float, float]:
     """Retrain as the kernel does and judge as the judge does, for grader seed ``seed``."""
-    request = export_request(["q2"])
+    request = export_request({"q2": q2})
     seeds = {"model_seed": 1000 + seed, "train_seed": 2000 + seed, "test_seed": 3000 + seed}
     request["probes"][0]["inputs"] |= seeds
     with tempfile.TemporaryDirectory() as tmp:

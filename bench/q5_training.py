@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/q5_training.py [--seeds N] [--naive-steps S] [--notebook PATH]
 Per seed: wall seconds and steps/s of the full training (both networks, 50,000 steps each,
 held-out accuracy every 20 steps), each net's accuracy on the 10,000 test images (as the judge
-measures it, grader.checks.q5), the curves at 5K/10K/20K/50K steps and the early means that
+measures it, solutions/questions/q5.py), the curves at 5K/10K/20K/50K steps and the early means that
 ``check_bn_ahead_early`` compares. Then a short stretch of the naive pipeline (torchvision MNIST
 with ``transforms.ToTensor()`` through a per-sample ``DataLoader``, batch 60, no evaluation) and
 the per-step speed ratio. Other processes share the CPU: the load average is printed with it.
@@ -26,8 +26,10 @@ from torch.utils.data import DataLoader
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from grader.judge.protocol import q5  # noqa: E402
+from testsuite.helpers import question_module  # noqa: E402
 from testsuite.notebook_code import MASTER_NOTEBOOK, exec_tagged_cells  # noqa: E402
+
+q5 = question_module("q5")
 
 MARKS = (5_000, 10_000, 20_000, 50_000)
 
