@@ -1,5 +1,6 @@
 """Class grading: inputs, shards, the results store and resume decisions (fast, no grading)."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.common import sources
+from grader.common import store as store_module
 from grader.common.results import GradeRow, Status
 from grader.common.store import Record, ResultStore, autograder_digest, file_digest
 from grader.grade.batch import (
@@ -19,7 +22,7 @@ from grader.grade.batch import (
     threads_per_job,
 )
 from grader.grade.sandbox import THREAD_VARIABLES, Limits, sandbox_env
-from testsuite.helpers import ROOT
+from testsuite.helpers import COURSE, ROOT
 
 
 def canvas_download(folder: Path) -> Path:
@@ -124,6 +127,60 @@ def test_autograder_digest_follows_the_hidden_tests(tmp_path: Path) -> None:
     assert autograder_digest(tmp_path, None) == before
     (tmp_path / "q1.py").write_text("OK = {'points': 2}")
     assert autograder_digest(tmp_path, None) != before
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path.name} no longer holds {old!r}: update this test"
+    path.write_text(text.replace(old, new))
+
+
+class Autograder:
+    """Copies of what ``autograder_digest`` reads: hidden tests, question modules, the grader
+    package (patched in), and one submission graded with the current digest."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tests, self.questions = tmp_path / "tests", tmp_path / "questions"
+        self.tests.mkdir()
+        (self.tests / "q1.py").write_text("OK = {}")
+        shutil.copytree(COURSE.questions_dir, self.questions)
+        self.package = tmp_path / "grader"
+        shutil.copytree(sources.PACKAGE, self.package, ignore=shutil.ignore_patterns("__pycache__"))
+        monkeypatch.setattr(sources, "PACKAGE", self.package)  # scoring_files() reads the copy
+        monkeypatch.setattr(store_module, "PACKAGE", self.package)
+        (tmp_path / "a.ipynb").write_text("{}")
+        self.inputs = collect_inputs([tmp_path / "a.ipynb"], tmp_path)
+        self.store = ResultStore(tmp_path / "out")
+        row = GradeRow("a.ipynb", Status.OK)
+        self.store.put(Record("a.ipynb", file_digest(tmp_path / "a.ipynb"), self.digest(), row))
+
+    def digest(self) -> str:
+        return autograder_digest(self.tests, self.questions)
+
+    def to_regrade(self) -> int:
+        """How many submissions ``grade`` would grade again now."""
+        return len(plan(self.inputs, self.store, self.digest(), regrade=False).todo)
+
+
+def test_rewording_the_class_report_regrades_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    autograder = Autograder(tmp_path, monkeypatch)
+    report = autograder.package / "report" / "class_report.py"
+    assert report not in sources.scoring_files()
+    edit(report, "# Class report", "# How the class did")
+    assert autograder.to_regrade() == 0
+    edit(autograder.package / "judge" / "hidden_tests.py", "def judge(", "def judge(  ")
+    assert autograder.to_regrade() == 1  # the judge decides points: everyone again
+
+
+def test_changing_a_check_regrades_everyone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    autograder = Autograder(tmp_path, monkeypatch)
+    assert autograder.to_regrade() == 0
+    edit(autograder.questions / "q4.py", "MAX_KERNEL = 1024", "MAX_KERNEL = 512")
+    assert autograder.to_regrade() == 1
 
 
 def test_each_job_gets_its_thread_budget(tmp_path: Path) -> None:

@@ -240,11 +240,11 @@ def test_a_failing_autograder_still_writes_results(
     assert results["output"].startswith("The autograder failed (OSError: disk full)")
 
 
-def run_autograder(tmp_path: Path, submitted: dict[str, Path]) -> dict:
-    """Unpack the zip into an /autograder-shaped folder, submit files, run run_autograder."""
+def run_autograder(tmp_path: Path, submitted: dict[str, Path], course: Course = COURSE) -> dict:
+    """Unpack the course's zip into an /autograder-shaped folder, submit, run run_autograder."""
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
-    with zipfile.ZipFile(COURSE.gradescope_zip) as archive:
+    with zipfile.ZipFile(course.gradescope_zip) as archive:
         archive.extractall(root / "source")
     for name, path in submitted.items():
         shutil.copyfile(path, root / "submission" / name)
