@@ -20,7 +20,7 @@ apt-get install -y -qq --no-install-recommends \
 python3.11 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
 # The CPU-only torch build (PyPI's default build carries CUDA: gigabytes Gradescope never uses).
-mapfile -t torch_pins < <(grep -E '^(torch|torchvision)==' "$SOURCE/requirements.txt")
+mapfile -t torch_pins < <(grep -hE '^(torch|torchvision)==' "$SOURCE/requirements.txt" "$SOURCE/grader/requirements.txt" | sort -u)
 "$VENV/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu "${torch_pins[@]}"
 "$VENV/bin/pip" install -q -r "$SOURCE/requirements.txt" -r "$SOURCE/grader/requirements.txt"
 
