@@ -6,7 +6,7 @@ unset CDPATH
 
 PROG=$(basename "$0")
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd -P)
-TEMPLATE_DIR="$SCRIPT_DIR/pdf_templates"
+TEMPLATE_DIR="$SCRIPT_DIR/pdf_export/templates"
 
 usage() {
     cat <<EOF
@@ -264,7 +264,7 @@ fi
 # for LaTeX, colours and line lengths it can typeset (see the helper's docstring).
 prepare_args=(prepare "$work/copy/$name.ipynb" "$name" "$notebook")
 [ "$web" = 1 ] || prepare_args+=(--latex)
-"$PY" "$TEMPLATE_DIR/prepare_notebook.py" "${prepare_args[@]}"
+"$PY" "$SCRIPT_DIR/pdf_export/preprocessors.py" "${prepare_args[@]}"
 
 # Run in the notebook's folder so that images it links (e.g. ![](fig.png)) are found; the
 # notebook comes from the copy on stdin, so nbconvert never opens the original.
@@ -280,7 +280,7 @@ convert() {
 attempt=1
 until convert; do
     if [ "$web" = 1 ] || [ "$attempt" -ge 4 ] || ! grep -q '^! ' "$work/nbconvert.log" ||
-        ! "$PY" "$TEMPLATE_DIR/prepare_notebook.py" fix-latex "$work/copy/$name.ipynb" \
+        ! "$PY" "$SCRIPT_DIR/pdf_export/preprocessors.py" fix-latex "$work/copy/$name.ipynb" \
             "$TEMPLATE_DIR" "$notebook"; then
         echo "$PROG: error: nbconvert could not make the PDF of '$notebook':" >&2
         show_failure "$work/nbconvert.log"

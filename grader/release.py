@@ -28,7 +28,7 @@ SHIPPED = (
     "requirements.txt",
     "requirements-web.txt",
     "export_pdf.sh",
-    "pdf_templates",
+    "pdf_export",
 )
 EXECUTABLE = ("export_pdf.sh",)
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)

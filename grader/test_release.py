@@ -28,7 +28,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             _copy_tree(source, target)
         else:
             target.write_bytes(source.read_bytes())
-    for name in ("export_pdf.sh", "pdf_templates", "solutions", "examples", "grader"):
+    for name in ("export_pdf.sh", "pdf_export", "testsuite", "solutions", "examples", "grader"):
         source = ROOT / name  # shipped or not: the release must pick only what it should
         (_copy_tree if source.is_dir() else _copy_file)(source, course.root / name)
     return write_release(course)
@@ -59,7 +59,7 @@ def test_release_holds_exactly_what_students_need(release: tuple[Path, Path]) ->
         "README.md",
         "requirements.txt",
         "export_pdf.sh",
-        "pdf_templates/homework_latex/index.tex.j2",
+        "pdf_export/templates/homework_latex/index.tex.j2",
         *(f"tests/{question}.py" for question in QUESTIONS),
     } <= names
     tops = {name.split("/")[0] for name in names}
@@ -69,7 +69,7 @@ def test_release_holds_exactly_what_students_need(release: tuple[Path, Path]) ->
         "requirements.txt",
         "requirements-web.txt",
         "export_pdf.sh",
-        "pdf_templates",
+        "pdf_export",
         "tests",
     }
 

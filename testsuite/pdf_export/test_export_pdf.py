@@ -24,8 +24,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.testing import GradedRun
-from pdf_templates import prepare_notebook
-from pdf_templates.sample_notebooks import (
+from pdf_export import preprocessors as prepare_notebook
+from testsuite.pdf_export.sample_notebooks import (
     CODE_TAIL,
     HUGE_TAIL,
     KERNEL,
@@ -37,7 +37,7 @@ from pdf_templates.sample_notebooks import (
     write_synthetic_notebook,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "export_pdf.sh"
 QUESTIONS = [f"Question {q}" for q in range(1, 6)]
 
