@@ -1,7 +1,8 @@
 """Time export_pdf.sh on a notebook; print seconds per run and the PDF's page count.
 
 Usage: .venv/bin/python bench/export_pdf.py [NOTEBOOK] [--runs N] [--web]
-Default NOTEBOOK: the executed synthetic ~5-page notebook of testsuite/pdf_export/sample_notebooks.py.
+Default NOTEBOOK: the executed synthetic ~5-page notebook of
+testsuite/pdf_export/sample_notebooks.py.
 """
 
 from __future__ import annotations

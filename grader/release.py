@@ -1,7 +1,8 @@
 """The student release: what a course hands out, built from the committed student files.
 
 ``dist/student-release.zip`` holds ``homework/`` with the notebook, its public tests, the
-requirements, the PDF export script and templates and a short README. Nothing else: no solutions,
+requirements, the PDF export (``export_pdf.sh`` and its package ``pdf_export/``, no test code) and a
+short README. Nothing else: no solutions,
 no hidden tests, no grader. ``dist/homework-single-file.ipynb`` is the same notebook carrying
 its public tests, for Colab or JupyterHub where students upload a single ``.ipynb``: its Otter
 cell writes them as the ``tests/`` files ``grader.check`` reads. (otter's own notebook-metadata
@@ -9,6 +10,7 @@ tests would do on JupyterHub, but ``otter.Notebook`` refuses them on Colab, whos
 read the notebook file.)
 """
 
+import fnmatch
 import pprint
 import re
 import zipfile
@@ -31,6 +33,8 @@ SHIPPED = (
     "pdf_export",
 )
 EXECUTABLE = ("export_pdf.sh",)
+# Test code never ships, even beside shipped code (the project's tests live in testsuite/).
+TEST_CODE = ("test_*.py", "*_test.py", "conftest.py")
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)
 INIT_MARK = "# Initialize Otter"
 
@@ -54,16 +58,19 @@ for _name, _source in PUBLIC_TESTS.items():
 """
 
 
+def _shipped(path: Path) -> bool:
+    """Whether a file of a shipped folder ships: not a cache and not test code."""
+    if "__pycache__" in path.parts or path.suffix == ".pyc":
+        return False
+    return not any(fnmatch.fnmatch(path.name, pattern) for pattern in TEST_CODE)
+
+
 def _release_files(course: Course) -> list[Path]:
     files = []
     for name in SHIPPED:
         path = course.root / name
         if path.is_dir():
-            files += [
-                p
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-            ]
+            files += [p for p in sorted(path.rglob("*")) if p.is_file() and _shipped(p)]
         elif path.is_file():
             files.append(path)
         else:
