@@ -5,6 +5,7 @@ Exit status 0 when the PDF and the submission are written, 1 with one message ot
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -69,9 +70,10 @@ def parse_args(args: list[str]) -> Options | None:
         if arg == "--web":
             web = True
         elif arg == "--out":
-            out = next(rest, None) or ""
-            if not out:
+            value = next(rest, None)
+            if value is None:
                 raise ExportError("--out needs a folder")
+            out = value
         elif arg.startswith("--out="):
             out = arg.removeprefix("--out=")
         elif arg == "--":  # the next argument is the notebook, even if it starts with -
@@ -99,8 +101,6 @@ def latex_options() -> dict[str, object]:
 
 def web_options(browser: str | None, work: Path) -> dict[str, object]:
     """WebPDFExporter's settings; a system browser is lent to playwright through ``work``."""
-    import os
-
     if browser:
         tools.link_browser_for_playwright(work / "browsers", browser)
         os.environ["PLAYWRIGHT_BROWSERS_PATH"] = str(work / "browsers")
