@@ -40,6 +40,7 @@ BASIC = [
 # Reset, bold, normal, default colours and the basic/bright foreground and background colours.
 KEPT_SGR = {0, 1, 22, 39, 49, *range(30, 38), *range(40, 48), *range(90, 98), *range(100, 108)}
 
+
 # --- title, answers and figures --------------------------------------------------------------
 
 
