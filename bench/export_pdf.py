@@ -1,7 +1,8 @@
 """Time export_pdf.sh on a notebook; print seconds per run and the PDF's page count.
 
 Usage: .venv/bin/python bench/export_pdf.py [NOTEBOOK] [--runs N] [--web]
-Default NOTEBOOK: the executed synthetic ~5-page notebook of pdf_templates/sample_notebooks.py.
+Default NOTEBOOK: the executed synthetic ~5-page notebook of
+testsuite/pdf_export/sample_notebooks.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pdf_templates.sample_notebooks import write_synthetic_notebook  # noqa: E402
+from testsuite.pdf_export.sample_notebooks import write_synthetic_notebook  # noqa: E402
 
 
 def page_count(pdf: Path) -> int:

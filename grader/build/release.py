@@ -1,7 +1,8 @@
 """The student release: what a course hands out, built from the committed student files.
 
 ``dist/student-release.zip`` holds ``homework/`` with the notebook, its public tests, the
-requirements, the PDF export script and templates and a short README. Nothing else: no solutions,
+requirements, the PDF export (``export_pdf.sh`` and its package ``pdf_export/``, no test code) and a
+short README. Nothing else: no solutions,
 no hidden tests, no grader. ``dist/homework-single-file.ipynb`` is the same notebook carrying
 its public tests, for Colab or JupyterHub where students upload a single ``.ipynb``: its Otter
 cell writes them as the ``tests/`` files ``grader.check`` reads. (otter's own notebook-metadata
@@ -9,6 +10,7 @@ tests would do on JupyterHub, but ``otter.Notebook`` refuses them on Colab, whos
 read the notebook file.)
 """
 
+import fnmatch
 import pprint
 import re
 import zipfile
@@ -23,6 +25,8 @@ RELEASE_ZIP = "student-release.zip"
 SINGLE_FILE = "homework-single-file.ipynb"
 FOLDER = "homework"  # the zip unpacks into one folder
 EXECUTABLE = (".sh",)  # file endings that keep their execute bit
+# Test code never ships, even beside shipped code (the project\'s tests live in testsuite/).
+TEST_CODE = ("test_*.py", "*_test.py", "conftest.py")
 INIT_MARK = "# Initialize Otter"
 
 SINGLE_FILE_INIT = """# Initialize Otter. This single-file edition carries its public tests:
@@ -50,13 +54,20 @@ def shipped(course: Course) -> list[str]:
     return list(course.config.get("release", {}).get("files", []))
 
 
+def _shipped(path: Path) -> bool:
+    """Whether a file of a shipped folder ships: not a cache and not test code."""
+    if "__pycache__" in path.parts or path.suffix == ".pyc":
+        return False
+    return not any(fnmatch.fnmatch(path.name, pattern) for pattern in TEST_CODE)
+
+
 def _release_files(course: Course) -> list[Path]:
     files = []
     for name in shipped(course):
         path = course.root / name
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `grader build`")
-        files += tree_files(path)
+        files += [file for file in tree_files(path) if _shipped(file)]
     return files
 
 

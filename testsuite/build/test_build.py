@@ -54,7 +54,8 @@ def test_public_tests_have_no_hidden_cases() -> None:
 
 
 def test_drift_is_detected(tmp_path: Path) -> None:
-    for source in (*committed_outputs(COURSE), ROOT / "course.toml", ROOT / "solutions"):
+    course_files = (ROOT / "course.toml", ROOT / "requirements.txt", ROOT / "solutions")
+    for source in (*committed_outputs(COURSE), *course_files):
         name = source.relative_to(ROOT)
         if source.is_dir():
             shutil.copytree(source, tmp_path / name)

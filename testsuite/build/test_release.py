@@ -1,5 +1,6 @@
 """The student release: exactly what students need, nothing they must not see, and it works."""
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -19,7 +20,11 @@ BY_HAND = ("q3",)  # its public check only says that a person grades it
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The release of this checkout, written into a copy's dist/ (the checkout stays as is)."""
-    root = tmp_path_factory.mktemp("course")
+    return write_release(copy_checkout(tmp_path_factory.mktemp("course")))
+
+
+def copy_checkout(root: Path) -> Course:
+    """A copy of this checkout's course files, shipped or not, as a course in ``root``."""
     for name in ("course.toml", "homework.ipynb", "tests", "requirements.txt", "requirements-web.txt"):
         source = ROOT / name
         target = root / name
@@ -28,10 +33,10 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             _copy_tree(source, target)
         else:
             target.write_bytes(source.read_bytes())
-    for name in ("export_pdf.sh", "pdf_templates", "solutions", "examples", "grader"):
+    for name in ("export_pdf.sh", "pdf_export", "testsuite", "solutions", "examples", "grader"):
         source = ROOT / name  # shipped or not: the release must pick only what it should
         (_copy_tree if source.is_dir() else _copy_file)(source, root / name)
-    return write_release(Course.load(root))
+    return Course.load(root)
 
 
 def _copy_file(source: Path, target: Path) -> None:
@@ -59,7 +64,7 @@ def test_release_holds_exactly_what_students_need(release: tuple[Path, Path]) ->
         "README.md",
         "requirements.txt",
         "export_pdf.sh",
-        "pdf_templates/homework_latex/index.tex.j2",
+        "pdf_export/templates/homework_latex/index.tex.j2",
         *(f"tests/{question}.py" for question in QUESTIONS),
     } <= names
     tops = {name.split("/")[0] for name in names}
@@ -69,9 +74,24 @@ def test_release_holds_exactly_what_students_need(release: tuple[Path, Path]) ->
         "requirements.txt",
         "requirements-web.txt",
         "export_pdf.sh",
-        "pdf_templates",
+        "pdf_export",
         "tests",
     }
+
+
+TEST_CODE = re.compile(r"(^|/)(test_[^/]*\.py|[^/]*_test\.py|conftest\.py|sample_notebooks\.py)$")
+
+
+def test_release_has_no_test_code(release: tuple[Path, Path], tmp_path: Path) -> None:
+    """No test code ships, not even test files planted beside the shipped PDF package."""
+    names = list(release_texts(release[0]))
+    assert any(name.endswith("pdf_export/preprocessors.py") for name in names)
+    assert not [name for name in names if TEST_CODE.search(name)]
+    course = copy_checkout(tmp_path)
+    for planted in ("test_planted.py", "conftest.py", "templates/planted_test.py"):
+        (course.root / "pdf_export" / planted).write_text("def test_x(): pass\n")
+    planted_names = list(release_texts(write_release(course)[0]))
+    assert sorted(planted_names) == sorted(names)
 
 
 def test_release_has_no_solution_no_hidden_test_no_grader(release: tuple[Path, Path]) -> None:

@@ -1,33 +1,25 @@
-"""Prepare the private copy of a notebook that export_pdf.sh converts (never the original).
+"""The notebook transforms of the PDF route, as nbconvert preprocessors (``transforms``).
 
-Usage:
-  python prepare_notebook.py prepare COPY.ipynb NAME SHOWN [--latex]
-  python prepare_notebook.py fix-latex COPY.ipynb TEMPLATE_DIR SHOWN
-
-``prepare`` (both routes) warns on stderr when the notebook was never run or ran out of order,
-titles the PDF with the assignment's first heading, marks the written-answer cells and figures
-for the TA's index, replaces progress-bar widgets by their final text and shortens huge
-outputs. With ``--latex`` it also turns 256-colour/true-colour terminal codes into the basic
-colours LaTeX handles and cuts lines LaTeX could not even measure.
-
-``fix-latex`` (after xelatex failed) finds the markdown cells LaTeX cannot typeset, says which
-on stderr, and turns them into verbatim text; exit status 3 when no cell is to blame.
-Exits with one clear message if the file is not a notebook.
+Both routes title the PDF with the assignment's first heading, mark the written-answer cells and
+figures for the TA's index, replace progress-bar widgets by their final text and shorten huge
+outputs. For LaTeX they also turn 256-colour/true-colour terminal codes into the basic colours
+LaTeX handles, cut lines LaTeX could not even measure, and show as verbatim text the markdown
+cells LaTeX cannot typeset (found by latex_errors.py). The exporter applies them before its own
+preprocessors, to its copy of the notebook.
 """
 
 from __future__ import annotations
 
 import html
-import itertools
-import json
 import re
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
-PROG = "export_pdf.sh"
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Int, Set, Unicode
+
+from pdf_export.notebook import MalformedNotebook, Notebook, text_of
+
 MAX_LINE = 1000  # LaTeX cannot measure a line of ~3000 characters ("Dimension too large")
 MAX_OUTPUT_LINES = 400  # longer outputs keep their first and last lines
 KEEP_TAIL = 50
@@ -47,55 +39,6 @@ BASIC = [
 
 # Reset, bold, normal, default colours and the basic/bright foreground and background colours.
 KEPT_SGR = {0, 1, 22, 39, 49, *range(30, 38), *range(40, 48), *range(90, 98), *range(100, 108)}
-Notebook = dict[str, Any]
-
-
-def warn(message: str) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr)
-
-
-def text_of(value: str | list[str]) -> str:
-    return "".join(value) if isinstance(value, list) else value
-
-
-# --- run state -------------------------------------------------------------------------------
-
-
-def run_warnings(notebook: Notebook) -> list[str]:
-    """What a grader should know about how the notebook was run (empty: all in order)."""
-    code = [
-        (i + 1, cell.get("execution_count"))
-        for i, cell in enumerate(notebook["cells"])
-        if cell.get("cell_type") == "code" and text_of(cell.get("source", "")).strip()
-    ]
-    ran = [(cell, count) for cell, count in code if count is not None]
-    if code and not ran:
-        return [
-            "the notebook was never run: the PDF has no outputs or figures. Run all cells"
-            " (Kernel > Restart & Run All), save, and export again"
-        ]
-    found = []
-    not_run = [cell for cell, count in code if count is None]
-    if not_run:
-        found.append(f"{len(not_run)} code cell(s) never ran: cell(s) {short_list(not_run)}")
-    late = [
-        f"cell {cell} (In [{count}]) after cell {prev} (In [{prev_count}])"
-        for (prev, prev_count), (cell, count) in itertools.pairwise(ran)
-        if count <= prev_count
-    ]
-    if late:
-        found.append(
-            "cells were run out of order: "
-            + "; ".join(late[:5])
-            + (f" and {len(late) - 5} more" if len(late) > 5 else "")
-            + ". Restart the kernel, run all cells, save, and export again"
-        )
-    return found
-
-
-def short_list(numbers: list[int], limit: int = 10) -> str:
-    shown = ", ".join(map(str, numbers[:limit]))
-    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
 
 
 # --- title, answers and figures --------------------------------------------------------------
@@ -262,7 +205,7 @@ def basic_colours(text: str) -> str:
     return ANSI.sub(replace, text)
 
 
-def map_output_text(cell: dict[str, Any], change: Any) -> None:
+def map_output_text(cell: dict[str, Any], change: Callable[[str], str]) -> None:
     """Apply change(str) -> str to every text of a cell's outputs, in place."""
     for output in cell.get("outputs", []):
         if "text" in output:
@@ -272,78 +215,6 @@ def map_output_text(cell: dict[str, Any], change: Any) -> None:
             data["text/plain"] = change(text_of(data["text/plain"]))
         if "traceback" in output:
             output["traceback"] = [change(line) for line in output["traceback"]]
-
-
-def prepare(notebook: Notebook, name: str, latex: bool) -> None:
-    """Everything ``prepare`` does to the copy, in place (see the module docstring)."""
-    metadata = notebook.setdefault("metadata", {})
-    if "title" not in metadata:
-        metadata["title"] = assignment_title(notebook, name)
-    metadata["homework"] = {"source": f"{name}.ipynb", "index": mark_for_grader(notebook)}
-    replace_widgets(notebook)
-    for cell in notebook["cells"]:
-        if cell.get("cell_type") != "code":
-            continue
-        map_output_text(cell, shorten)
-        if latex:
-            cell["source"] = split_long_lines(cell.get("source", ""))
-            map_output_text(cell, lambda text: split_long_lines(basic_colours(text)))
-
-
-# --- cells LaTeX cannot typeset --------------------------------------------------------------
-
-
-def latex_with_cells_apart(notebook: Notebook, template_dir: Path, work: Path) -> None:
-    """Write work/notebook.tex in which every markdown cell is \\input from its own file.
-
-    A runaway argument ($\\frac{1}{$) then ends, with an error, at the end of its cell's file,
-    and \\typeout markers tell in the log which cell each error belongs to.
-    """
-    import nbformat
-    from nbconvert import LatexExporter
-
-    exporter = LatexExporter(
-        template_name="homework_latex", extra_template_basedirs=[str(template_dir)]
-    )
-    node = nbformat.reads(json.dumps(notebook), as_version=4)
-    for number, cell in enumerate(node.cells, start=1):
-        if cell.cell_type == "markdown":
-            cell.metadata["hwcell"] = number  # the template brackets the cell with markers
-    body, resources = exporter.from_notebook_node(node)
-    for filename, data in resources.get("outputs", {}).items():
-        (work / filename).parent.mkdir(parents=True, exist_ok=True)
-        (work / filename).write_bytes(data)
-
-    def apart(match: re.Match[str]) -> str:
-        number = match.group(1)
-        (work / f"hwcell{number}.tex").write_text(match.group(2), encoding="utf-8")
-        return f"\\typeout{{HWCELL {number}}}\\input{{hwcell{number}.tex}}\\typeout{{HWCELL -}}"
-
-    pattern = r"%HWCELL-BEGIN (\d+)\n(.*?)%HWCELL-END \1"
-    body = re.sub(pattern, apart, body, flags=re.S)
-    (work / "notebook.tex").write_text(body, encoding="utf-8")
-
-
-def cells_with_latex_errors(notebook: Notebook, template_dir: Path) -> dict[int, str]:
-    """{cell number: first LaTeX error} for the markdown cells LaTeX cannot typeset."""
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        latex_with_cells_apart(notebook, template_dir, work)
-        subprocess.run(
-            ["xelatex", "-interaction=nonstopmode", "-no-pdf", "notebook.tex"],
-            cwd=work,
-            capture_output=True,
-            timeout=300,
-        )
-        log = (work / "notebook.log").read_text(encoding="utf-8", errors="replace")
-    found: dict[int, str] = {}
-    cell = None
-    for line in log.splitlines():
-        if line.startswith("HWCELL "):
-            cell = None if line == "HWCELL -" else int(line.split()[1])
-        elif line.startswith("! ") and cell is not None:
-            found.setdefault(cell, line[2:].strip())
-    return found
 
 
 def as_verbatim(source: str) -> str:
@@ -357,70 +228,108 @@ def as_verbatim(source: str) -> str:
     )
 
 
-def fix_latex(notebook: Notebook, template_dir: Path, shown: str) -> bool:
-    """Turn the markdown cells LaTeX chokes on into verbatim text; False if none found."""
-    bad = cells_with_latex_errors(notebook, template_dir)
-    for number, error in sorted(bad.items()):
-        cell = notebook["cells"][number - 1]
-        source = text_of(cell.get("source", ""))
-        first = next((line for line in source.splitlines() if line.strip()), "")
-        warn(
-            f"LaTeX cannot typeset markdown cell {number} of '{shown}' ({error}); it starts:"
-            f" {first[:100]!r}. The PDF shows that cell as plain text: fix its math"
-            " (between $ signs) and export again, or use --web"
-        )
-        cell["cell_type"] = "raw"
-        # nbconvert keeps raw cells of its own output type: application/pdf for PDFExporter.
-        cell["metadata"] = {**cell.get("metadata", {}), "raw_mimetype": "application/pdf"}
-        cell["source"] = as_verbatim(source)
-        cell.pop("attachments", None)
-    return bool(bad)
+def make_verbatim(cell: dict[str, Any]) -> None:
+    """Turn a markdown cell into a raw cell that LaTeX shows as plain text."""
+    cell["cell_type"] = "raw"
+    # nbconvert keeps raw cells of its own output type: application/pdf for PDFExporter.
+    cell["metadata"] = {**cell.get("metadata", {}), "raw_mimetype": "application/pdf"}
+    cell["source"] = as_verbatim(text_of(cell.get("source", "")))
+    cell.pop("attachments", None)
 
 
-# --- command line ----------------------------------------------------------------------------
+# --- the preprocessors -----------------------------------------------------------------------
 
 
-def load(path: str, shown: str) -> Notebook:
-    try:
-        with open(path, encoding="utf-8") as f:
-            notebook = json.load(f)
-        if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
-            raise ValueError("no list of cells")
-        if not all(isinstance(cell, dict) for cell in notebook["cells"]):
-            raise ValueError("a cell is not an object")
-        return notebook
-    except (ValueError, UnicodeDecodeError) as e:
-        sys.exit(
-            f"{PROG}: error: '{shown}' is not a valid notebook file ({e});"
-            " open it in Jupyter and save it again"
-        )
+class NotebookTransform(Preprocessor):
+    """A transform of this route: enabled, and a notebook lacking a part it needs is reported
+    as MalformedNotebook (not as a failure of nbconvert)."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(enabled=True, **kwargs)
 
-def save(notebook: Notebook, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(notebook, f)
-
-
-def main(command: str, path: str, *args: str) -> None:
-    if command == "prepare":
-        name, shown, *options = args
-        notebook = load(path, shown)
-        for message in run_warnings(notebook):
-            warn(f"{shown}: {message}")
+    def __call__(self, nb: Any, resources: Any) -> tuple[Any, Any]:
         try:
-            prepare(notebook, name, "--latex" in options)
+            return super().__call__(nb, resources)
         except (KeyError, TypeError, AttributeError, ValueError) as e:
-            sys.exit(f"{PROG}: error: '{shown}' is not a valid notebook file ({e!r})")
-        save(notebook, path)
-    elif command == "fix-latex":
-        template_dir, shown = args
-        notebook = load(path, shown)
-        if not fix_latex(notebook, Path(template_dir), shown):
-            sys.exit(3)
-        save(notebook, path)
-    else:
-        sys.exit(__doc__)
+            raise MalformedNotebook(repr(e)) from e
 
 
-if __name__ == "__main__":
-    main(*sys.argv[1:])
+class AssignmentTitle(NotebookTransform):
+    """Title the PDF with the first level-1 heading, unless the notebook has a title."""
+
+    fallback = Unicode(help="the title when no markdown cell has a level-1 heading")
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        if "title" not in nb.metadata:
+            nb.metadata["title"] = assignment_title(nb, self.fallback)
+        return nb, resources
+
+
+class MarkForGrader(NotebookTransform):
+    """Label the written answers and figures; the notebook's metadata gets the TA's index."""
+
+    source = Unicode(help="the notebook's file name, shown under the title")
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        nb.metadata["homework"] = {"source": self.source, "index": mark_for_grader(nb)}
+        return nb, resources
+
+
+class WidgetsAsText(NotebookTransform):
+    """Progress-bar widgets become their final saved text."""
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        replace_widgets(nb)
+        return nb, resources
+
+
+class ShortenOutputs(NotebookTransform):
+    """Outputs of more than MAX_OUTPUT_LINES lines keep their first and last lines."""
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
+        if cell.cell_type == "code":
+            map_output_text(cell, shorten)
+        return cell, resources
+
+
+class LatexSafeText(NotebookTransform):
+    """Code and outputs as LaTeX can typeset them: basic colours, no immeasurable lines."""
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
+        if cell.cell_type == "code":
+            cell.source = split_long_lines(cell.source)
+            map_output_text(cell, lambda text: split_long_lines(basic_colours(text)))
+        return cell, resources
+
+
+class VerbatimMarkdown(NotebookTransform):
+    """The given markdown cells (numbered from 1) become verbatim text."""
+
+    cells = Set(Int(), help="numbers of the markdown cells that LaTeX cannot typeset")
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        for number in sorted(self.cells):
+            make_verbatim(nb.cells[number - 1])
+        return nb, resources
+
+
+class NumberMarkdownCells(NotebookTransform):
+    """Number the markdown cells: the homework_latex template then brackets each with markers."""
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
+        if cell.cell_type == "markdown":
+            cell.metadata["hwcell"] = index + 1
+        return cell, resources
+
+
+def transforms(name: str, latex: bool, verbatim: Iterable[int] = ()) -> list[Preprocessor]:
+    """What the route does to the notebook ``name``.ipynb, in order, before nbconvert's own."""
+    steps: list[Preprocessor] = [
+        AssignmentTitle(fallback=name),
+        MarkForGrader(source=f"{name}.ipynb"),
+        WidgetsAsText(),
+        ShortenOutputs(),
+    ]
+    if latex:
+        steps += [LatexSafeText(), VerbatimMarkdown(cells=set(verbatim))]
+    return steps

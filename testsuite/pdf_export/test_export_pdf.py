@@ -23,8 +23,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from pdf_templates import prepare_notebook
-from pdf_templates.sample_notebooks import (
+from pdf_export.notebook import run_warnings
+from pdf_export.preprocessors import basic_colours
+from testsuite.helpers import GradedRun
+from testsuite.pdf_export.sample_notebooks import (
     CODE_TAIL,
     HUGE_TAIL,
     KERNEL,
@@ -35,9 +37,8 @@ from pdf_templates.sample_notebooks import (
     write_failing_torch_notebook,
     write_synthetic_notebook,
 )
-from testsuite.helpers import GradedRun
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "export_pdf.sh"
 QUESTIONS = [f"Question {q}" for q in range(1, 6)]
 
@@ -449,11 +450,11 @@ def test_run_warnings_name_the_cells() -> None:
         cells += [{"cell_type": "code", "source": "x", "execution_count": c} for c in counts]
         return {"cells": cells}
 
-    assert prepare_notebook.run_warnings(notebook(1, 2, 3)) == []
-    assert "never run" in prepare_notebook.run_warnings(notebook(None, None))[0]
-    (message,) = prepare_notebook.run_warnings(notebook(1, None, 3))
+    assert run_warnings(notebook(1, 2, 3)) == []
+    assert "never run" in run_warnings(notebook(None, None))[0]
+    (message,) = run_warnings(notebook(1, None, 3))
     assert "cell(s) 3" in message
-    (message,) = prepare_notebook.run_warnings(notebook(5, 2, 7))
+    (message,) = run_warnings(notebook(5, 2, 7))
     assert "out of order" in message and "cell 3 (In [2]) after cell 2 (In [5])" in message
 
 
@@ -470,7 +471,7 @@ def test_basic_colours_from_real_traceback() -> None:
     )
     traceback = "\n".join(nb.cells[0].outputs[0].traceback)
     assert "\x1b[38;5;" in traceback
-    converted = prepare_notebook.basic_colours(traceback)
+    converted = basic_colours(traceback)
     assert "38;5" not in converted and "38;2" not in converted
     strip = re.compile(r"\x1b\[[0-9;]*m")
     assert strip.sub("", converted) == strip.sub("", traceback)
