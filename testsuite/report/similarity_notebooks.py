@@ -19,7 +19,7 @@ STARTER = ROOT / "homework.ipynb"
 Q5_HEADING = "## Question 5"
 
 # Q5 written independently of the reference solution: another structure, optimizer and loop.
-OTHER_Q5 = '''
+OTHER_Q5 = """
 import torchvision
 from torch import nn
 
@@ -55,7 +55,7 @@ def run(net):
 
 q5_plain_model, q5_bn_model = make_net(False), make_net(True)
 q5_plain_curve, q5_bn_curve = run(q5_plain_model), run(q5_bn_model)
-'''
+"""
 
 RENAMES = {
     "curve": "acc_log",

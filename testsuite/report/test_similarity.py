@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 from similarity_notebooks import (
     ROOT,
     STARTER,
@@ -20,11 +22,16 @@ from similarity_notebooks import (
     with_other_q5,
     write_executed,
 )
+from typer.testing import CliRunner
 
+from grader.cli import app
+from grader.report import write_report
 from grader.report.similarity import FOLDER, Submission, write_similarity_report
 from grader.report.similarity.analysis import Analysis, Comparison, analyse
 from grader.report.similarity.fingerprints import CODE, all_hashes, fingerprint
 from grader.report.similarity.sections import own_sections, read_cells, starter_sections
+from grader.results import GradeRow, Status
+from grader.store import Record, ResultStore
 
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 SHARED_TEXT = (
@@ -64,9 +71,7 @@ def analysis(klass: tuple[Path, list[Submission]]) -> Analysis:
 
 
 def comparison(analysis: Analysis, question: str, kind: str) -> Comparison:
-    return next(
-        c for c in analysis.comparisons if c.question == question and c.kind.name == kind
-    )
+    return next(c for c in analysis.comparisons if c.question == question and c.kind.name == kind)
 
 
 def pair_keys(analysis: Analysis, found: Comparison) -> list[set[str]]:
@@ -162,3 +167,60 @@ def test_hostile_text_and_names_are_escaped(klass) -> None:
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert "\\<img src=x onerror=alert\\(3\\)\\>mallory" in section
     assert not re.search(r"(?<!\\)<", section)  # no unescaped markup in the class report
+
+
+def _graded_copy(klass, folder: Path) -> list[GradeRow]:
+    """The class's executed notebooks in ``folder`` with a result row each."""
+    out, submissions = klass
+    shutil.copytree(out / "executed", folder / "executed")
+    return [GradeRow(s.name, Status.OK, key=s.key) for s in submissions]
+
+
+def test_report_writes_the_similarity_section_and_changes_no_point(klass, tmp_path: Path) -> None:
+    rows = _graded_copy(klass, tmp_path / "with")
+    write_report(rows, {"q1": 1.0}, tmp_path / "with", "HW", starter=STARTER)
+    report = (tmp_path / "with" / "class_report.md").read_text()
+    assert "## Similarity of code and written answers" in report
+    assert "(similarity/index.html)" in report
+    assert "![q5 pair scores](similarity/plots/q5.png)" in report
+    assert (tmp_path / "with" / FOLDER / "index.html").is_file()
+    _graded_copy(klass, tmp_path / "without")
+    write_report(rows, {"q1": 1.0}, tmp_path / "without", "HW")
+    for name in ("grades.csv", "manual.csv"):
+        assert (tmp_path / "with" / name).read_bytes() == (tmp_path / "without" / name).read_bytes()
+
+
+def test_similarity_command_reads_the_results_store(klass, tmp_path: Path) -> None:
+    rows = _graded_copy(klass, tmp_path)
+    for row in rows:
+        ResultStore(tmp_path).put(Record(row.submission, "", "any autograder", row))
+    result = CliRunner().invoke(app, ["similarity", "--out", str(tmp_path), "--course", str(ROOT)])
+    assert result.exit_code == 0, result.output
+    summary = (tmp_path / FOLDER / "summary.md").read_text()
+    assert "(index.html)" in summary and "alice.ipynb" in summary
+    empty = CliRunner().invoke(app, ["similarity", "--out", str(tmp_path / "none")])
+    assert empty.exit_code == 1
+
+
+def test_page_in_a_browser_runs_nothing_and_loads_nothing(klass, tmp_path: Path) -> None:
+    """Chromium shows the page with its style (CSP allows it), runs no script, fetches nothing."""
+    out, submissions = klass
+    write_similarity_report(out, submissions, STARTER)
+    page_path = out / FOLDER / "index.html"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"))
+        page = browser.new_page()
+        requests, messages, dialogs = [], [], []
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda message: messages.append(message.text))
+        page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+        page.goto(page_path.as_uri())
+        mark = page.locator("mark").first
+        background = mark.evaluate("m => getComputedStyle(m).backgroundColor")
+        columns = page.locator(".pair").first.evaluate(
+            "p => getComputedStyle(p).gridTemplateColumns.split(' ').length"
+        )
+        page.screenshot(path=tmp_path / "similarity.png", full_page=False)
+        browser.close()
+    assert requests == [page_path.as_uri()] and not dialogs and not messages, (requests, messages)
+    assert background == "rgb(255, 213, 79)" and columns == 2  # the hashed style sheet applied

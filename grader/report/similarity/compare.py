@@ -1,9 +1,10 @@
 """Pairs of documents that share fingerprints, scored; passages common to the class ignored.
 
 A fingerprint held by more than ``limit`` documents is the obvious way to write something (or
-the starter's, reworded), not shared work: it counts for nobody. A pair's score is the share of
-both documents' countable tokens that their common fingerprints cover, from 0 (nothing shared)
-to 1 (all of both): ``(matched_a + matched_b) / (countable_a + countable_b)``.
+the starter's, reworded), not shared work: it matches for nobody. A pair's score is the share of
+both documents' own tokens (starter removed) that their other common fingerprints cover, from 0
+(nothing shared) to 1 (all of both): ``(matched_a + matched_b) / (own_a + own_b)``. Passages the
+whole class writes alike still count as a document's own tokens, so sharing only those scores low.
 """
 
 from __future__ import annotations
@@ -41,10 +42,7 @@ def compare(documents: list[Document], k: int, limit: int) -> tuple[list[Pair], 
         for value in document.fingerprints:
             holders[value].append(index)
     common = {value for value, found in holders.items() if len(found) > limit}
-    countable = [
-        document.covered((h for h in document.fingerprints if h not in common), k)
-        for document in documents
-    ]
+    own = [document.covered(document.fingerprints, k) for document in documents]
     shared: dict[tuple[int, int], list[int]] = defaultdict(list)
     for value, found in holders.items():
         if 2 <= len(found) <= limit:
@@ -54,7 +52,7 @@ def compare(documents: list[Document], k: int, limit: int) -> tuple[list[Pair], 
     for (a, b), values in shared.items():
         matched_a = documents[a].covered(values, k)
         matched_b = documents[b].covered(values, k)
-        score = (matched_a + matched_b) / (countable[a] + countable[b])
+        score = (matched_a + matched_b) / (own[a] + own[b])
         pairs.append(Pair(a, b, score, matched_a, matched_b, tuple(sorted(values))))
     return pairs, common
 

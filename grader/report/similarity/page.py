@@ -80,23 +80,36 @@ def _side(comparison: Comparison, analysis: Analysis, member: int, shared: tuple
 
 
 def _comparison_html(analysis: Analysis, comparison: Comparison, top: int) -> list[str]:
-    ranked = listed(comparison)
-    title = f"{comparison.question} {comparison.kind.name}"
+    ranked = listed(comparison)[:top]
     anchor = f"{comparison.question}-{comparison.kind.name}"
     parts = [
-        f'<h2 id="{_escaped(anchor)}">{_escaped(title)}</h2>',
+        f'<h2 id="{anchor}">{comparison.question} {comparison.kind.label}</h2>',
         f"<p>{len(comparison.members)} submission(s) compared, {comparison.skipped} without "
-        f"{_escaped(comparison.kind.name)} of their own skipped, {len(ranked)} pair(s) listed "
-        f"in pairs.csv; the top {min(top, len(ranked))} here.</p>",
+        f"{comparison.kind.label} of their own skipped; "
+        + (f"the top {len(ranked)} pair(s) of pairs.csv:</p>" if ranked else "no pair.</p>"),
     ]
-    for rank, index in enumerate(ranked[:top], start=1):
+    if not ranked:
+        return parts
+    rows = []
+    for rank, index in enumerate(ranked, start=1):
         pair = comparison.pairs[index]
-        a = analysis.submissions[comparison.members[pair.a]].name
-        b = analysis.submissions[comparison.members[pair.b]].name
+        a, b = (analysis.submissions[comparison.members[m]].name for m in (pair.a, pair.b))
+        rows.append(
+            f'<tr><td><a href="#{anchor}-{rank}">{rank}</a></td><td>{pair.score:.2f}</td>'
+            f"<td>{_escaped(a)}</td><td>{_escaped(b)}</td>"
+            f"<td>{pair.matched_a} / {pair.matched_b}</td></tr>"
+        )
+    parts += [
+        "<table><tr><th>rank</th><th>score</th><th>submission</th><th>submission</th>"
+        "<th>tokens matched</th></tr>",
+        *rows,
+        "</table>",
+    ]
+    for rank, index in enumerate(ranked, start=1):
+        pair = comparison.pairs[index]
         parts += [
-            "<details" + (" open" if rank == 1 else "") + ">",
-            f"<summary>#{rank}: {_escaped(a)} and {_escaped(b)}, score {pair.score:.2f} "
-            f"({pair.matched_a} and {pair.matched_b} tokens matched)</summary>",
+            f'<details id="{anchor}-{rank}"' + (" open" if rank == 1 else "") + ">",
+            f"<summary>#{rank}, score {pair.score:.2f}</summary>",
             '<div class="pair">',
             _side(comparison, analysis, pair.a, pair.shared),
             _side(comparison, analysis, pair.b, pair.shared),

@@ -87,7 +87,7 @@ def plot_question(analysis: Analysis, question: str, path: Path) -> None:
         axes.set_xlim(0, 1)
         axes.set_xlabel("pair score (share of both submissions' work matched)")
         axes.set_ylabel("pairs")
-        axes.set_title(f"{question} {kind.name}: {len(scores)} pair(s)")
+        axes.set_title(f"{question} {kind.label}: {len(scores)} pair(s)")
     figure.tight_layout()
     figure.savefig(path, dpi=80, metadata={"Software": None})
 
@@ -95,8 +95,8 @@ def plot_question(analysis: Analysis, question: str, path: Path) -> None:
 def _comparison_lines(analysis: Analysis, comparison: Comparison, top: int) -> list[str]:
     ranked = listed(comparison)
     lines = [
-        f"**{comparison.question} {comparison.kind.name}**: {len(comparison.members)} "
-        f"submission(s) compared, {comparison.skipped} without {comparison.kind.name} of their "
+        f"**{comparison.question} {comparison.kind.label}**: {len(comparison.members)} "
+        f"submission(s) compared, {comparison.skipped} without {comparison.kind.label} of their "
         f"own skipped; {len(ranked)} pair(s) share at least {MIN_LISTED:.0%}.",
         "",
     ]
