@@ -166,24 +166,83 @@ def write_executed(out: Path, notebooks: dict[str, nbformat.NotebookNode]) -> No
         nbformat.write(notebook, folder / f"{key}.ipynb")
 
 
-def variation(rng: random.Random) -> nbformat.NotebookNode:
-    """One generated student of a large class: each question from one example, renamed."""
-    sources = [example(name) for name in ("solution.ipynb", "partly_wrong.ipynb", "blank.ipynb")]
-    pick = rng.choice(sources[:2])
-    notebook = copy.deepcopy(pick)
+OPERATORS = ["+", "-", "*", "/", "//", "%", "**", "@", "<", ">", "==", "and", "or"]
+CALLS = ["torch.relu", "np.mean", "len", "max", "sum", "abs", "sorted", "model.forward"]
+WORDS = [
+    "gradient",
+    "layer",
+    "batch",
+    "step",
+    "loss",
+    "curve",
+    "early",
+    "sigmoid",
+    "shift",
+    "scale",
+    "noise",
+    "plateau",
+]
+
+
+def _expression(rng: random.Random, depth: int = 0) -> str:
+    """A random Python expression: each student's own code has its own shape."""
     roll = rng.random()
+    if depth > 1 or roll < 0.3:
+        return rng.choice(["x", "y", "w", "h", "out", "1", "0.5", '"a"', "None"])
+    if roll < 0.45:
+        return (
+            f"{_expression(rng, depth + 1)} {rng.choice(OPERATORS)} {_expression(rng, depth + 1)}"
+        )
+    if roll < 0.65:
+        args = ", ".join(_expression(rng, depth + 1) for _ in range(rng.randint(0, 3)))
+        return f"{rng.choice(CALLS)}({args})"
+    if roll < 0.8:
+        return f"{_expression(rng, depth + 1)}[{_expression(rng, depth + 1)}]"
+    if roll < 0.9:
+        return f"[{_expression(rng, depth + 1)} for x in {_expression(rng, depth + 1)}]"
+    return f"(lambda x: {_expression(rng, depth + 1)})"
+
+
+def _statement(rng: random.Random, indent: str) -> str:
+    target = rng.choice(["x", "y", "tmp", "acc", "self.cache", "total[i]"])
+    head = rng.choice(["", "", "", "if {e}: ", "while {e}: ", "for i in {e}: ", "return "])
+    statement = head.format(e=_expression(rng)) + f"{target} = {_expression(rng)}"
+    return indent + statement.replace("return " + target + " = ", "return ")
+
+
+def _perturbed(source: str, rng: random.Random) -> str:
+    """Lines of the source with a random statement of one's own after about half of them."""
+    lines = []
+    for line in source.split("\n"):
+        if rng.random() < 0.1:
+            continue
+        lines.append(line)
+        if rng.random() < 0.5:
+            lines.append(_statement(rng, line[: len(line) - len(line.lstrip())]))
+    return "\n".join(lines)
+
+
+def variation(rng: random.Random) -> nbformat.NotebookNode:
+    """One generated student of a large class: an example reworked with code and words of their
+    own between its lines (some with their own Q5, no Q5, or a blank notebook)."""
+    starter = {cell.source for cell in example("blank.ipynb").cells}
+    roll = rng.random()
+    if roll < 0.05:
+        return example("blank.ipynb")
+    notebook = example(rng.choice(["solution.ipynb", "partly_wrong.ipynb"]))
     if roll < 0.3:
         notebook = with_other_q5(notebook)
     elif roll < 0.4:
         notebook = with_blank_q5(notebook)
-    elif roll < 0.5:
-        return copy.deepcopy(sources[2])
     names = dict(rng.sample(sorted(RENAMES.items()), k=rng.randint(0, len(RENAMES))))
     for cell in notebook.cells:
+        if cell.source in starter:
+            continue
         if cell.cell_type == "code":
-            cell.source = rename(cell.source, names)
-        elif "#" not in cell.source and rng.random() < 0.3:  # headings stay
+            cell.source = _perturbed(rename(cell.source, names), rng)
+        else:
             words = cell.source.split(" ")
-            rng.shuffle(words)
+            for _ in range(len(words) // 4):
+                words.insert(rng.randrange(len(words) + 1), rng.choice(WORDS))
             cell.source = " ".join(words)
     return notebook

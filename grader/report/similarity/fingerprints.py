@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 
 import numpy as np
 from copydetect.utils import winnow
@@ -30,7 +31,7 @@ WORD = re.compile(r"\w+")
 LEXER = PythonLexer(stripnl=False, ensurenl=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per token of the class: small
 class Token:
     symbol: str  # the normalised token
     cell: int  # the cell's index in its notebook
@@ -38,19 +39,28 @@ class Token:
     end: int
 
 
-def _symbol(kind: object, value: str) -> str | None:
-    """The normalised form of one Pygments token (None: it does not count)."""
-    if kind in Comment or kind in Text or kind in String.Doc or not value.strip():
+@cache
+def _category(kind: object) -> str | None:
+    """How a Pygments token type counts: dropped (None), as S, N, V, or as its text ("")."""
+    if kind in Comment or kind in Text or kind in String.Doc:
         return None
     if kind in String:
         return "S"
     if kind in Number:
         return "N"
     if kind in Name.Builtin:
-        return value  # print, len, self: not names a student chooses
+        return ""  # print, len, self: not names a student chooses
     if kind in Name:
         return "V"
-    return value  # keywords, operators, punctuation
+    return ""  # keywords, operators, punctuation
+
+
+def _symbol(kind: object, value: str) -> str | None:
+    """The normalised form of one Pygments token (None: it does not count)."""
+    category = _category(kind)
+    if category is None or not value.strip():
+        return None
+    return category or value
 
 
 def code_tokens(cell: Cell) -> list[Token]:
@@ -117,14 +127,10 @@ class Document:
 
     def covered(self, hashes: Iterable[int], k: int) -> int:
         """How many tokens the k-grams of these fingerprints cover."""
-        starts = [start for h in hashes for start in self.fingerprints.get(h, ())]
+        starts = sorted(start for h in hashes for start in self.fingerprints.get(h, ()))
         if not starts:
             return 0
-        mask = np.zeros(len(self.tokens), dtype=bool)
-        positions = np.array(starts)
-        for offset in range(k):
-            mask[positions + offset] = True
-        return int(mask.sum())
+        return k + sum(min(k, after - before) for before, after in pairwise(starts))
 
 
 def all_hashes(cells: list[Cell], kind: Kind) -> set[int]:
