@@ -29,7 +29,7 @@ from grader.report import write_report
 from grader.report.similarity import FOLDER, Submission, write_similarity_report
 from grader.report.similarity.analysis import Analysis, Comparison, analyse
 from grader.report.similarity.fingerprints import CODE, all_hashes, fingerprint
-from grader.report.similarity.sections import own_sections, read_cells, starter_sections
+from grader.report.similarity.sections import Cell, own_sections, read_cells, starter_sections
 from grader.results import GradeRow, Status
 from grader.store import Record, ResultStore
 
@@ -224,3 +224,18 @@ def test_page_in_a_browser_runs_nothing_and_loads_nothing(klass, tmp_path: Path)
         browser.close()
     assert requests == [page_path.as_uri()] and not dialogs and not messages, (requests, messages)
     assert background == "rgb(255, 213, 79)" and columns == 2  # the hashed style sheet applied
+
+
+def test_a_heading_of_the_students_own_does_not_move_cells() -> None:
+    starter = read_cells(STARTER)
+    q2 = next(i for i, c in enumerate(starter) if c.source.count("## Question 2"))
+    mine = [
+        *starter[: q2 + 1],
+        Cell(900, "markdown", "## My notes\n\nfirst try"),
+        Cell(901, "code", "x = train(model)"),
+        *starter[q2 + 1 :],
+    ]
+    sections = own_sections(mine, starter)
+    assert [c.index for c in sections["q2"].code] == [901]
+    assert [c.index for c in sections["q2"].text] == [900]
+    assert all(not s.code for q, s in sections.items() if q != "q2")

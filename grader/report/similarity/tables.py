@@ -74,7 +74,7 @@ def all_scores(comparison: Comparison) -> np.ndarray:
 
 def plot_question(analysis: Analysis, question: str, path: Path) -> None:
     """One panel per kind: how many pairs have each score (log scale: the bulk is near 0)."""
-    figure = Figure(figsize=(8, 3))
+    figure = Figure(figsize=(9, 3.2))
     for axes, kind in zip(figure.subplots(1, len(KINDS)), KINDS, strict=True):
         comparison = next(
             c for c in analysis.comparisons if c.question == question and c.kind is kind
@@ -85,7 +85,7 @@ def plot_question(analysis: Analysis, question: str, path: Path) -> None:
         if counts.any():
             axes.set_yscale("log")
         axes.set_xlim(0, 1)
-        axes.set_xlabel("pair score (share of both submissions' work matched)")
+        axes.set_xlabel("pair score (0: nothing shared, 1: all)")
         axes.set_ylabel("pairs")
         axes.set_title(f"{question} {kind.label}: {len(scores)} pair(s)")
     figure.tight_layout()
