@@ -28,7 +28,7 @@ from grader.cli import app
 from grader.report import write_report
 from grader.report.similarity import FOLDER, Submission, write_similarity_report
 from grader.report.similarity.analysis import Analysis, Comparison, analyse
-from grader.report.similarity.fingerprints import CODE, all_hashes, fingerprint
+from grader.report.similarity.fingerprints import CODE, all_hashes, code_tokens, fingerprint
 from grader.report.similarity.sections import Cell, own_sections, read_cells, starter_sections
 from grader.results import GradeRow, Status
 from grader.store import Record, ResultStore
@@ -239,3 +239,14 @@ def test_a_heading_of_the_students_own_does_not_move_cells() -> None:
     assert [c.index for c in sections["q2"].code] == [901]
     assert [c.index for c in sections["q2"].text] == [900]
     assert all(not s.code for q, s in sections.items() if q != "q2")
+
+
+def test_names_literals_comments_and_layout_do_not_count() -> None:
+    first = 'def area(w, h=2):\n    """Doc."""\n    return w * h  # cm\n'
+    second = "def surface(a, b=7.5):\n  return a * b  # another comment\n"
+    broken = first + "x = (1,\n"  # not Python: Pygments lexes it
+    symbols = [[t.symbol for t in code_tokens(Cell(0, "code", s))] for s in (first, second)]
+    expected = ["def", "V", "(", "V", ",", "V", "=", "N", ")", ":", "return", "V", "*", "V"]
+    assert symbols[0] == symbols[1] == expected
+    fallback = [t.symbol for t in code_tokens(Cell(0, "code", broken))]
+    assert fallback[: len(symbols[0])] == symbols[0]

@@ -1,7 +1,8 @@
 """Fingerprints of code and prose: normalised tokens, stable k-gram hashes, winnowing.
 
-Code is tokenised by Pygments' Python lexer; every name that is not a builtin becomes ``V``,
-every string ``S``, every number ``N``; comments, docstrings and whitespace are dropped. So
+Code is tokenised by Python's ``tokenize`` (Pygments' lexer where that fails: a cell that is
+not valid Python); every name that is not a keyword or builtin becomes ``V``, every string
+``S``, every number ``N``; comments, docstrings and whitespace are dropped. So
 renaming variables, changing literals or comments leaves the tokens as they were. Prose is its
 words, lower-cased. k-grams never span two cells (reordered cells keep their fingerprints) and
 are hashed with BLAKE2b, not Python's ``hash()``, which is salted per process (copydetect's
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tokenize
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from copydetect.utils import winnow
 from pygments.lexers.python import PythonLexer
 from pygments.token import Comment, Name, Number, String, Text
 
+from grader.report.similarity.python_tokens import python_symbols
 from grader.report.similarity.sections import Cell
 
 HASH_BITS = 52  # copydetect's winnow compares hashes as floats: 52 bits stay exact
@@ -64,6 +67,13 @@ def _symbol(kind: object, value: str) -> str | None:
 
 
 def code_tokens(cell: Cell) -> list[Token]:
+    try:
+        return [Token(s, cell.index, start, end) for s, start, end in python_symbols(cell.source)]
+    except (tokenize.TokenError, SyntaxError):  # not Python (yet): Pygments lexes anything
+        return pygments_tokens(cell)
+
+
+def pygments_tokens(cell: Cell) -> list[Token]:
     tokens: list[Token] = []
     in_string = False  # the pieces of one literal (prefix, quotes, escapes) are one S
     for start, kind, value in LEXER.get_tokens_unprocessed(cell.source):
