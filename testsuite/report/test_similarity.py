@@ -244,7 +244,7 @@ def test_a_heading_of_the_students_own_does_not_move_cells() -> None:
 def test_names_literals_comments_and_layout_do_not_count() -> None:
     first = 'def area(w, h=2):\n    """Doc."""\n    return w * h  # cm\n'
     second = "def surface(a, b=7.5):\n  return a * b  # another comment\n"
-    broken = first + "x = (1,\n"  # not Python: Pygments lexes it
+    broken = first + 's = """never closed\n'  # not Python: Pygments lexes it
     symbols = [[t.symbol for t in code_tokens(Cell(0, "code", s))] for s in (first, second)]
     expected = ["def", "V", "(", "V", ",", "V", "=", "N", ")", ":", "return", "V", "*", "V"]
     assert symbols[0] == symbols[1] == expected

@@ -40,10 +40,17 @@ def _dedented(source: str) -> tuple[str, list[int]]:
 
 
 def _significant(source: str) -> Iterator[tokenize.TokenInfo]:
-    """Tokens without comments and blank lines; raises tokenize.TokenError, SyntaxError."""
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type not in (tokenize.COMMENT, tokenize.NL):
-            yield token
+    """Tokens without comments and blank lines; raises tokenize.TokenError, SyntaxError.
+
+    An unclosed bracket at the end is no error here: every token was read by then.
+    """
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type not in (tokenize.COMMENT, tokenize.NL):
+                yield token
+    except tokenize.TokenError as error:
+        if "multi-line statement" not in str(error.args[0]):
+            raise
 
 
 def _symbol(token: tokenize.TokenInfo) -> str | None:
