@@ -250,3 +250,9 @@ def test_names_literals_comments_and_layout_do_not_count() -> None:
     assert symbols[0] == symbols[1] == expected
     fallback = [t.symbol for t in code_tokens(Cell(0, "code", broken))]
     assert fallback[: len(symbols[0])] == symbols[0]
+
+
+def test_imports_no_torch() -> None:
+    code = "import sys, grader.report.similarity; assert 'torch' not in sys.modules, 'torch'"
+    environment = os.environ | {"PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=environment)

@@ -124,14 +124,12 @@ def _capped(cells: list[Cell]) -> list[Cell]:
 def own_sections(cells: list[Cell], starter: list[Cell]) -> dict[str, Section]:
     """Per question, the notebook's cells that differ from every starter cell (size capped)."""
     starter_keys = {_key(cell) for cell in starter}
-    mine = [cell for cell in cells if _key(cell) not in starter_keys and cell.source.strip()]
-    # Headings still decide the sections, so split first and filter inside each section.
-    sections = split_sections(cells, section_headings(starter))
-    own = {id(cell) for cell in mine}
+    own = {c.index for c in cells if _key(c) not in starter_keys and c.source.strip()}
+    sections = split_sections(cells, section_headings(starter))  # headings decide, own or not
     return {
         question: Section(
-            code=_capped([c for c in section.code if id(c) in own]),
-            text=_capped([c for c in section.text if id(c) in own]),
+            code=_capped([c for c in section.code if c.index in own]),
+            text=_capped([c for c in section.text if c.index in own]),
         )
         for question, section in sections.items()
     }
