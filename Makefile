@@ -55,6 +55,7 @@ benchmark: setup
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/runner_startup.py
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/similarity.py
 
 clean:
 	rm -rf build dist grades .pytest_cache

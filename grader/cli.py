@@ -99,6 +99,7 @@ def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str)
             out,
             canvas_assignment,
             where.master,
+            where.student_notebook if where.student_notebook.is_file() else None,
         )
     except ManualPointsError as error:
         console.print(f"[red]manual.csv refused: {error}[/red] (nothing written; fix and rerun)")
@@ -110,6 +111,8 @@ def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str)
         f"Wrote {out / 'grades.csv'}, feedback and {out / 'class_report.md'} "
         f"for {len(book.rows)} submission(s)."
     )
+    if (out / "similarity").is_dir():
+        console.print(f"Similarity per question: {out / 'similarity' / 'index.html'}.")
 
 
 CANVAS_ASSIGNMENT = typer.Option(
@@ -271,6 +274,32 @@ def _run_settings(
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--memory") from None
     return replace(base, **changes)
+
+
+@app.command()
+def similarity(
+    out: Annotated[Path, typer.Option(help="The --out folder that `grade` filled.")],
+    course: CourseOption = None,
+) -> None:
+    """Write DIR/similarity/: which submissions share code or written answers, per question.
+
+    Compares the notebooks in DIR/executed/ of every result in DIR/results/; changes no points
+    (`grade` and `report` write it too, with its section in class_report.md).
+    """
+    from grader.common.store import ResultStore
+    from grader.report.gradebook import write_similarity
+
+    where = _course(course)
+    if not where.student_notebook.is_file():
+        notebook = where.student_notebook
+        console.print(f"[red]No starter notebook {notebook}: pass --course DIR.[/red]")
+        raise typer.Exit(2)
+    rows = [record.row for record in ResultStore(out).records()]
+    if not rows:
+        console.print(f"[red]No results in {out}: run `grade` first.[/red]")
+        raise typer.Exit(1)
+    write_similarity(rows, out, where.student_notebook)
+    console.print(f"Wrote {out / 'similarity'} for {len(rows)} submission(s): open index.html.")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,7 +93,8 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def write_class_report(book: Gradebook, out: Path) -> None:
+def write_class_report(book: Gradebook, out: Path, sections: Sequence[str] = ()) -> None:
+    """``sections``: Markdown lines appended to the report (e.g. the similarity section)."""
     stats = column_stats(book)
     with (out / "class_stats.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=STATS_COLUMNS)
@@ -118,5 +120,6 @@ def write_class_report(book: Gradebook, out: Path) -> None:
         "## Histograms",
         "",
         *(f"![{c.column}](plots/{c.column}.png)" for c in stats),
+        *(["", *sections] if sections else []),
     ]
     (out / "class_report.md").write_text("\n".join(lines) + "\n")

@@ -150,8 +150,13 @@ def write_report(
     out: Path,
     canvas_assignment: str,
     master: Path | None = None,
+    starter: Path | None = None,
 ) -> Gradebook:
-    """grades.csv, canvas_grades.csv, feedback/ and the class report in ``out``."""
+    """grades.csv, canvas_grades.csv, feedback/ and the class report in ``out``.
+
+    With the ``starter`` notebook, also the similarity report (``out/similarity/``, a section
+    of the class report), made from the notebooks in ``out/executed/``.
+    """
     book = gradebook(rows, possible, out, master)
     write_grades_csv(book, out / "grades.csv")
     imported = write_grade_import(
@@ -162,5 +167,13 @@ def write_report(
     if not imported:  # no stale import from an earlier run in the same folder
         (out / "canvas_grades.csv").unlink(missing_ok=True)
     write_feedback(book, out / "feedback")
-    write_class_report(book, out)
+    write_class_report(book, out, write_similarity(book.rows, out, starter) if starter else [])
     return book
+
+
+def write_similarity(rows: list[GradeRow], out: Path, starter: Path) -> list[str]:
+    """The similarity report of the rows' executed notebooks; its class report section."""
+    from grader.report.similarity import Submission, write_similarity_report  # (see __path__)
+
+    submissions = [Submission(feedback_name(row), row.submission) for row in rows]
+    return write_similarity_report(out, submissions, starter)
