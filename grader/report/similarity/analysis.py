@@ -7,10 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.report.similarity.compare import Pair, common_limit, compare
-from grader.report.similarity.fingerprints import CODE, WRITTEN, Document, Kind, all_hashes
-from grader.report.similarity.fingerprints import fingerprint as fingerprint_cells
+from grader.report.similarity.fingerprints import (
+    CODE,
+    WRITTEN,
+    Document,
+    Kind,
+    all_hashes,
+    fingerprint,
+)
 from grader.report.similarity.sections import (
-    Cell,
     NotebookUnreadable,
     Section,
     own_sections,
@@ -43,8 +48,7 @@ class Comparison:
     def cells(self, analysis: Analysis, member: int) -> dict[int, str]:
         """The sources of one member's cells here, by cell index."""
         section = analysis.sections[self.members[member]].get(self.question, Section())
-        cells = section.code if self.kind is CODE else section.text
-        return {cell.index: cell.source for cell in cells}
+        return {cell.index: cell.source for cell in section.of(self.kind.cell_type)}
 
 
 @dataclass
@@ -61,15 +65,11 @@ def question_order(name: str) -> tuple[int, str]:
     return (int(number[0]) if number else 0, name)
 
 
-def _cells_of(section: Section, kind: Kind) -> list[Cell]:
-    return section.code if kind is CODE else section.text
-
-
 def _compare(analysis: Analysis, question: str, kind: Kind, boilerplate: set[int]) -> Comparison:
     members, documents = [], []
     for index in sorted(analysis.sections):
         section = analysis.sections[index].get(question, Section())
-        document = fingerprint_cells(_cells_of(section, kind), kind, boilerplate)
+        document = fingerprint(section.of(kind.cell_type), kind, boilerplate)
         if document.fingerprints:
             members.append(index)
             documents.append(document)
@@ -92,7 +92,7 @@ def analyse(
     analysis = Analysis(ordered, {}, {}, 0)
     for index, submission in enumerate(ordered):
         path = out / "executed" / f"{submission.key}.ipynb"
-        if not path.is_file():
+        if Path(submission.key).name != submission.key or not path.is_file():
             analysis.unreadable[index] = "no executed notebook"
             continue
         try:
@@ -102,12 +102,8 @@ def analyse(
     analysis.limit = common_limit(len(analysis.sections), common_fraction)
     questions = sorted(starter_sections(template), key=question_order)
     for kind in KINDS:
-        boilerplate = all_hashes([c for c in template if c.kind == _kind_cell(kind)], kind)
+        boilerplate = all_hashes([c for c in template if c.kind == kind.cell_type], kind)
         for question in questions:
             analysis.comparisons.append(_compare(analysis, question, kind, boilerplate))
     analysis.comparisons.sort(key=lambda c: (question_order(c.question), KINDS.index(c.kind)))
     return analysis
-
-
-def _kind_cell(kind: Kind) -> str:
-    return "code" if kind is CODE else "markdown"

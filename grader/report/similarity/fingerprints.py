@@ -102,13 +102,14 @@ class Kind:
 
     name: str  # "code" or "written" (in file names and the CSV)
     label: str  # in sentences
+    cell_type: str  # the notebook cells it is in
     tokens: Callable[[Cell], list[Token]]
     k: int  # tokens per k-gram: shorter shared runs are noise
     window: int  # winnowing window: any shared run of k + window - 1 tokens is found
 
 
-CODE = Kind("code", "code", code_tokens, k=10, window=6)
-WRITTEN = Kind("written", "written answers", text_tokens, k=6, window=4)
+CODE = Kind("code", "code", "code", code_tokens, k=10, window=6)
+WRITTEN = Kind("written", "written answers", "markdown", text_tokens, k=6, window=4)
 
 
 @cache

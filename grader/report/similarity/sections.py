@@ -41,6 +41,9 @@ class Section:
     code: list[Cell] = field(default_factory=list)
     text: list[Cell] = field(default_factory=list)
 
+    def of(self, cell_type: str) -> list[Cell]:
+        return self.code if cell_type == "code" else self.text
+
 
 def _source(value: object) -> str:
     if isinstance(value, str):
