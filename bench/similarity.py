@@ -21,8 +21,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "testsuite" / "report")]
-from similarity_notebooks import STARTER, planted_copy, variation, write_executed  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from testsuite.report.similarity_notebooks import (  # noqa: E402
+    STARTER,
+    planted_copy,
+    variation,
+    write_executed,
+)
 
 REPORT = """
 import sys, time

@@ -173,7 +173,7 @@ def write_report(
 
 def write_similarity(rows: list[GradeRow], out: Path, starter: Path) -> list[str]:
     """The similarity report of the rows' executed notebooks; its class report section."""
-    from grader.report.similarity import Submission, write_similarity_report  # (see __path__)
+    from grader.report.similarity import Submission, write_similarity_report
 
     submissions = [Submission(feedback_name(row), row.submission) for row in rows]
     return write_similarity_report(out, submissions, starter)
