@@ -31,7 +31,7 @@ from rich.progress import (
 
 from grader.canvas import CanvasFile, expand_inputs, parse_canvas_name
 from grader.grading import GradingSetup, grade_one, keep_pdf, output_key
-from grader.report import terminal_text
+from grader.report.gradebook import terminal_text
 from grader.results import GradeRow, Status
 from grader.store import Record, ResultStore, autograder_digest, file_digest
 

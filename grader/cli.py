@@ -80,8 +80,8 @@ def _hidden_tests(where: Course) -> Path:
 def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str) -> None:
     """grades.csv, the Canvas import, feedback and the class report; refuses bad manual points."""
     from grader.judge import load_hidden_tests, possible_points
-    from grader.manual import ManualPointsError
-    from grader.report import print_table, write_report
+    from grader.report.gradebook import print_table, write_report
+    from grader.report.manual import ManualPointsError
 
     try:
         book = write_report(
@@ -153,7 +153,7 @@ def grade(
     from grader.batch import Interrupted, default_jobs, grade_all, parse_shard, threads_per_job
     from grader.data import DataUnavailable, default_data_dir
     from grader.grading import GradingSetup
-    from grader.report import terminal_text
+    from grader.report.gradebook import terminal_text
     from grader.sandbox import SandboxUnavailable, parse_memory
 
     where = _course(course)

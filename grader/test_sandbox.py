@@ -24,7 +24,7 @@ from grader.data import DataUnavailable, default_data_dir, verify_data_dir
 from grader.exported_answers import ExportUnreadable, load_exported_answers
 from grader.grading import GradingSetup, _keep_outputs, one_line, output_key, unique_keys
 from grader.modelspec import InvalidModel, ModelSpec, declared_parameters, rebuild
-from grader.report import Gradebook, print_table, terminal_text
+from grader.report.gradebook import Gradebook, print_table, terminal_text
 from grader.results import GradeRow, Status
 from grader.sandbox import (
     INSIDE,

@@ -129,7 +129,7 @@ def hidden_tests(*questions: str):
 def judged_feedback(data, *questions: str) -> tuple[dict[str, float], str]:
     """Run the real hidden tests of ``questions`` on ``data``: points per question, feedback."""
     from grader.judge import judge
-    from grader.report import feedback_markdown
+    from grader.report.gradebook import feedback_markdown
     from grader.results import GradeRow, Status
 
     row = GradeRow(submission="student.ipynb", status=Status.OK)

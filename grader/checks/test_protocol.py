@@ -16,7 +16,7 @@ from rich.console import Console
 
 from grader import checks
 from grader.judge import judge, load_hidden_tests, possible_points
-from grader.report import Gradebook, feedback_markdown, print_table, write_grades_csv
+from grader.report.gradebook import Gradebook, feedback_markdown, print_table, write_grades_csv
 from grader.results import GradeRow, Status
 from grader.testing import export_in_process
 

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader import manual
 from grader.canvas import write_grade_import
-from grader.class_report import write_class_report
+from grader.report import manual
+from grader.report.class_report import write_class_report
 from grader.results import GradeRow
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure  # no pyplot: files only, no display backen
 from grader.results import GradeRow, Status
 
 if TYPE_CHECKING:
-    from grader.report import Gradebook
+    from grader.report.gradebook import Gradebook
 
 STATS_COLUMNS = ("column", "possible", "n", "mean", "median", "full", "partial", "zero")
 
