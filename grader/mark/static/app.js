@@ -51,7 +51,7 @@ function renderItems(progress) {
     button.textContent = `${entry.title} ${done.graded}/${done.total}`;
     button.className = entry.key === state.item ? "current" : "";
     if (done.graded === done.total) button.classList.add("complete");
-    button.addEventListener("click", () => openItem(entry.key));
+    button.addEventListener("click", () => enqueue(() => openItem(entry.key)));
     nav.append(button);
   }
   const whole = progress.class;
@@ -72,7 +72,7 @@ function renderRubric() {
     box.type = "checkbox";
     box.dataset.key = entry.key;
     box.tabIndex = -1;
-    box.addEventListener("change", () => toggle(index));
+    box.addEventListener("change", () => enqueue(() => toggle(index)));
     const key = document.createElement("kbd");
     key.textContent = index < 9 ? String(index + 1) : "";
     const value = document.createElement("span");
@@ -135,8 +135,8 @@ async function nextUngraded(itemKey = state.item, after = state.unit && state.it
   const { data } = await api("/api/navigate", { item: itemKey, holder: state.holder, after, to: "ungraded" });
   if (data.n !== null) return openUnit(itemKey, data.n);
   if (state.item !== itemKey) await openFirst(itemKey);
-  const busy = data.held_by_others ? ` (${data.held_by_others} open with another TA)` : "";
-  say(`Every answer to this item is graded${busy}.`, "done");
+  if (data.held_by_others) say(`No ungraded answer is free: ${data.held_by_others} open with another TA.`, "warning");
+  else say("Every answer to this item is graded.", "done");
 }
 
 async function openFirst(itemKey) {
@@ -162,17 +162,25 @@ function nextItem(delta) {
 
 // --- marking --------------------------------------------------------------------------------
 
-function send(change) {
-  state.queue = state.queue.then(async () => {
-    const unit = state.unit;
-    const body = { item: state.item, n: unit.number, version: unit.version, grader: state.grader, holder: state.holder, names: state.names, ...change };
-    const { data, conflict } = await api("/api/mark", body);
-    if (state.unit.number !== data.number || state.item !== data.item) return;
-    state.unit = data;
-    renderUnit();
-    if (conflict) say("Another TA changed this answer meanwhile: this is their mark now; apply yours again if needed.", "warning");
-  }).catch((error) => say(`Not saved: ${error.message}`, "error"));
+// Every action waits for the one before: each write carries the version the last one returned.
+let pending = 0; // actions not finished yet, as body[data-pending] (tests wait for 0)
+function enqueue(action) {
+  document.body.dataset.pending = ++pending;
+  state.queue = state.queue
+    .then(action)
+    .catch((error) => say(`Not saved: ${error.message}`, "error"))
+    .finally(() => (document.body.dataset.pending = --pending));
   return state.queue;
+}
+
+async function send(change) {
+  const unit = state.unit;
+  const body = { item: state.item, n: unit.number, version: unit.version, grader: state.grader, holder: state.holder, names: state.names, ...change };
+  const { data, conflict } = await api("/api/mark", body);
+  if (state.unit.number !== data.number || state.item !== data.item) return;
+  state.unit = data;
+  renderUnit();
+  if (conflict) say("Another TA changed this answer meanwhile: this is their mark now; apply yours again if needed.", "warning");
 }
 
 function toggle(index) {
@@ -188,7 +196,9 @@ let commentTimer = null;
 function saveComment() {
   clearTimeout(commentTimer);
   commentTimer = null;
-  if (state.unit && $("comment").value !== state.unit.comment) return send({ comment: $("comment").value });
+  return enqueue(() => {
+    if (state.unit && $("comment").value !== state.unit.comment) return send({ comment: $("comment").value });
+  });
 }
 
 async function ungroup() {
@@ -218,7 +228,7 @@ function button(text, action) {
   const element = document.createElement("button");
   element.type = "button";
   element.textContent = text;
-  element.addEventListener("click", action);
+  element.addEventListener("click", () => enqueue(action));
   return element;
 }
 
@@ -286,20 +296,20 @@ function onKey(event) {
   const action = /^[1-9]$/.test(event.key) ? () => toggle(Number(event.key) - 1) : KEYS[event.key];
   if (!action) return;
   event.preventDefault();
-  action();
+  enqueue(action);
 }
 
 function bind() {
   document.addEventListener("keydown", onKey);
-  $("next-ungraded").addEventListener("click", () => nextUngraded());
-  $("previous").addEventListener("click", () => step("previous"));
-  $("next").addEventListener("click", () => step("next"));
-  $("next-item").addEventListener("click", () => nextItem(1));
-  $("zero").addEventListener("click", () => send({ applied: [] }));
-  $("clear").addEventListener("click", () => send({ clear: true }));
-  $("ungroup").addEventListener("click", ungroup);
+  $("next-ungraded").addEventListener("click", () => enqueue(() => nextUngraded()));
+  $("previous").addEventListener("click", () => enqueue(() => step("previous")));
+  $("next").addEventListener("click", () => enqueue(() => step("next")));
+  $("next-item").addEventListener("click", () => enqueue(() => nextItem(1)));
+  $("zero").addEventListener("click", () => enqueue(() => send({ applied: [] })));
+  $("clear").addEventListener("click", () => enqueue(() => send({ clear: true })));
+  $("ungroup").addEventListener("click", () => enqueue(ungroup));
   $("edit").addEventListener("click", toggleEditor);
-  $("names").addEventListener("click", toggleNames);
+  $("names").addEventListener("click", () => enqueue(toggleNames));
   $("comment").addEventListener("input", () => {
     clearTimeout(commentTimer);
     commentTimer = setTimeout(saveComment, 300);
@@ -310,7 +320,7 @@ function bind() {
     event.preventDefault();
     setGrader($("name-input").value);
     $("ask-name").hidden = true;
-    start();
+    enqueue(start);
   });
 }
 
@@ -324,14 +334,22 @@ async function start() {
   const { data } = await api("/api/items");
   state.items = data.items;
   if (!data.mathjax) say("MathJax is not installed (apt-get install libjs-mathjax): math shows as TeX.");
+  if (!(await openFromHash())) await openItem(state.items[0].key);
+  window.addEventListener("hashchange", () => enqueue(openFromHash));
+}
+
+// #item/number: an answer to open (a bookmark, or the browser's back and forward)
+async function openFromHash() {
   const [itemKey, number] = decodeURIComponent(location.hash.slice(1)).split("/");
-  if (state.items.some((entry) => entry.key === itemKey) && number) await openUnit(itemKey, Number(number));
-  else await openItem(state.items[0].key);
+  if (!state.items.some((entry) => entry.key === itemKey) || !Number(number)) return false;
+  if (state.unit && state.item === itemKey && state.unit.number === Number(number)) return true;
+  await openUnit(itemKey, Number(number));
+  return true;
 }
 
 bind();
 $("grader").value = state.grader;
-if (state.grader) start();
+if (state.grader) enqueue(start);
 else {
   $("ask-name").hidden = false;
   $("name-input").focus();
