@@ -42,10 +42,12 @@ class Classroom:
     order: list[str]  # submission keys, blind order
     answers: dict[str, dict[str, str | None]] = field(default_factory=dict)
     unreadable: set[str] = field(default_factory=set)
+    number: dict[str, int] = field(init=False)  # blind number of each submission, from 1
+    known: set[str] = field(init=False)
 
-    @property
-    def number(self) -> dict[str, int]:
-        return {key: index + 1 for index, key in enumerate(self.order)}
+    def __post_init__(self) -> None:
+        self.number = {key: index + 1 for index, key in enumerate(self.order)}
+        self.known = set(self.order)
 
     def item(self, key: str) -> WrittenItem:
         return next(item for item in self.items if item.key == key)
@@ -64,7 +66,7 @@ class Classroom:
             if key not in ungrouped:
                 groups.setdefault(normalise(self.answers[item].get(key)), []).append(key)
         number = self.number
-        units = []
+        units: list[Unit] = []
         for key in self.order:
             if key in ungrouped:
                 units.append(Unit(number[key], (key,)))

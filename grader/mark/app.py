@@ -144,18 +144,18 @@ def _unit(marking: Marking, item: str, number: Any) -> tuple[list[Unit], int]:
 
 def progress(marking: Marking) -> dict[str, Any]:
     total = len(marking.room.order)
-    items = {
-        item.key: len(marking.store.graded(item.key) & set(marking.room.order))
-        for item in marking.room.items
-    }
+    counts = marking.store.graded_counts(marking.room.known)
+    items = {item.key: counts.get(item.key, 0) for item in marking.room.items}
     return {
         "items": {key: {"graded": graded, "total": total} for key, graded in items.items()},
         "class": {"graded": sum(items.values()), "total": total * len(items)},
     }
 
 
-def unit_json(marking: Marking, item: str, number: int, holder: str, names: bool) -> dict:
-    units, index = _unit(marking, item, number)
+def unit_json(
+    marking: Marking, item: str, units: list[Unit], index: int, holder: str, names: bool
+) -> dict:
+    """One answer as the page shows it, with its mark and the progress."""
     unit = units[index]
     state = marking.store.state(unit.members[0], item)
     written = marking.room.item(item)
@@ -236,18 +236,14 @@ async def unit(request: Request) -> Response:
         return JSONResponse({"error": "n: a number"}, 400)
     holder = query.get("holder", "")[:80]
     item = query.get("item", "")
-    _unit(marking, item, number)
-    marking.store.take_lease(item, [_first_member(marking, item, number)], holder)
-    return JSONResponse(unit_json(marking, item, number, holder, query.get("names") == "1"))
-
-
-def _first_member(marking: Marking, item: str, number: int) -> str:
     units, index = _unit(marking, item, number)
-    return units[index].members[0]
+    marking.store.take_lease(item, [units[index].members[0]], holder)
+    return JSONResponse(unit_json(marking, item, units, index, holder, query.get("names") == "1"))
 
 
 async def navigate(request: Request) -> Response:
-    """The number of the next ungraded answer (leased to this holder), or the next/previous."""
+    """The next ungraded answer (leased to this holder), or the next/previous one, with its
+    JSON (one round trip); ``unit`` is None when there is none."""
     marking: Marking = request.app.state.marking
     data = await _body(request)
     item, holder = _text(data, "item", 200), _text(data, "holder", 80)
@@ -256,21 +252,26 @@ async def navigate(request: Request) -> Response:
     units = marking.units(item)
     after = data.get("after")
     start = next((i + 1 for i, unit in enumerate(units) if unit.number == after), 0)
+    names = bool(data.get("names"))
     where = data.get("to")
     if where in ("next", "previous"):
         index = start if where == "next" else start - 2
-        found = units[index].number if units and 0 <= index < len(units) else None
-        return JSONResponse({"n": found})
+        if not 0 <= index < len(units):
+            return JSONResponse({"unit": None})
+        marking.store.take_lease(item, [units[index].members[0]], holder)
+        return JSONResponse({"unit": unit_json(marking, item, units, index, holder, names)})
     graded = marking.store.graded(item)
     busy = marking.store.leased(item, holder)
     rotated = units[start:] + units[:start]
     free = [unit.members[0] for unit in rotated if not set(unit.members) <= graded]
     candidates = [key for key in free if key not in busy]
     taken = marking.store.take_lease(item, candidates, holder)
-    number = marking.room.number
+    index = next((i for i, unit in enumerate(units) if unit.members[0] == taken), None)
     return JSONResponse(
         {
-            "n": number[taken] if taken else None,
+            "unit": None
+            if index is None
+            else unit_json(marking, item, units, index, holder, names),
             "ungraded": len(free),
             "held_by_others": len(free) - len(candidates),
         }
@@ -301,7 +302,8 @@ async def mark(request: Request) -> Response:
         status = 200
     except Conflict:
         status = 409
-    body = unit_json(marking, item, units[index].number, holder, bool(data.get("names")))
+    marking.store.take_lease(item, [members[0]], holder)  # renewed while grading it
+    body = unit_json(marking, item, units, index, holder, bool(data.get("names")))
     return JSONResponse(body, status)
 
 

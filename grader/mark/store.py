@@ -222,6 +222,14 @@ class MarkStore:
         ).fetchall()
         return tuple(key for (key,) in rows)
 
+    def graded_counts(self, submissions: set[str]) -> dict[str, int]:
+        """How many of ``submissions`` have a mark, by item."""
+        counts: dict[str, int] = {}
+        for submission, item in self._read("SELECT submission, item FROM marks"):
+            if submission in submissions:
+                counts[item] = counts.get(item, 0) + 1
+        return counts
+
     def graded(self, item: str) -> set[str]:
         rows = self._read("SELECT submission FROM marks WHERE item = ?", (item,))
         return {key for (key,) in rows}

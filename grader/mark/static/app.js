@@ -122,31 +122,36 @@ function typeset(element) {
 async function openUnit(itemKey, number) {
   const query = new URLSearchParams({ item: itemKey, n: number, holder: state.holder, names: state.names ? "1" : "0" });
   const { data } = await api(`/api/unit?${query}`);
+  show(data);
+}
+
+function show(data) {
+  const itemKey = data.item;
   if (state.item !== itemKey) {
     state.item = itemKey;
     renderRubric();
   }
   state.unit = data;
-  history.replaceState(null, "", `#${itemKey}/${number}`);
+  history.replaceState(null, "", `#${itemKey}/${data.number}`);
   renderUnit();
 }
 
 async function nextUngraded(itemKey = state.item, after = state.unit && state.item === itemKey ? state.unit.number : null) {
-  const { data } = await api("/api/navigate", { item: itemKey, holder: state.holder, after, to: "ungraded" });
-  if (data.n !== null) return openUnit(itemKey, data.n);
+  const { data } = await api("/api/navigate", { item: itemKey, holder: state.holder, after, to: "ungraded", names: state.names });
+  if (data.unit) return show(data.unit);
   if (state.item !== itemKey) await openFirst(itemKey);
   if (data.held_by_others) say(`No ungraded answer is free: ${data.held_by_others} open with another TA.`, "warning");
   else say("Every answer to this item is graded.", "done");
 }
 
 async function openFirst(itemKey) {
-  const { data } = await api("/api/navigate", { item: itemKey, holder: state.holder, after: null, to: "next" });
-  if (data.n !== null) await openUnit(itemKey, data.n);
+  const { data } = await api("/api/navigate", { item: itemKey, holder: state.holder, after: null, to: "next", names: state.names });
+  if (data.unit) show(data.unit);
 }
 
 async function step(to) {
-  const { data } = await api("/api/navigate", { item: state.item, holder: state.holder, after: state.unit.number, to });
-  if (data.n !== null) await openUnit(state.item, data.n);
+  const { data } = await api("/api/navigate", { item: state.item, holder: state.holder, after: state.unit.number, to, names: state.names });
+  if (data.unit) show(data.unit);
   else say(to === "next" ? "This is the last answer." : "This is the first answer.");
 }
 
