@@ -94,7 +94,8 @@ class Guard(BaseHTTPMiddleware):
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers.setdefault("Cache-Control", "no-store")
+        cached = request.url.path.startswith(("/static/", "/mathjax/"))  # our files, not answers
+        response.headers["Cache-Control"] = "private, max-age=600" if cached else "no-store"
         return response
 
 

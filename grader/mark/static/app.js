@@ -111,6 +111,7 @@ function renderUnit() {
   else if (unit.held_by_other) say("Another TA has this answer open right now.", "warning");
   else say("Not graded yet");
   renderItems(unit.progress);
+  if (!performance.getEntriesByName("first-answer").length) performance.mark("first-answer");
 }
 
 function typeset(element) {
