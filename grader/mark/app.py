@@ -46,6 +46,7 @@ class Marking:
     store: MarkStore
     token: str
     rendered: dict[tuple[str, str], str] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)
 
     def html(self, item: str, submission: str) -> str:
         """The answer's sanitised HTML, rendered once."""
@@ -59,6 +60,11 @@ class Marking:
                 html = answer_html(text)
             self.rendered[item, submission] = html
         return self.rendered[item, submission]
+
+    def reference(self, item: str) -> str:
+        if item not in self.references:
+            self.references[item] = answer_html(self.room.item(item).reference)
+        return self.references[item]
 
     def units(self, item: str) -> list[Unit]:
         return self.room.units(item, self.store.ungrouped(item))
@@ -207,7 +213,7 @@ def _items_json(marking: Marking) -> dict:
                 "question": item.question,
                 "title": item.title,
                 "max_points": item.max_points,
-                "reference": answer_html(item.reference),
+                "reference": marking.reference(item.key),
                 "rubric": [
                     {"key": entry.key, "points": entry.points, "text": entry.text}
                     for entry in marking.store.rubric(item.key)
