@@ -174,7 +174,8 @@ def written_feedback(book: Gradebook, row: GradeRow) -> list[str]:
         mark = book.mark(row, item)
         title = book.titles.get(item, item)
         if mark is None:
-            lines += ["", f"### {title}: not marked yet (of {points_text(maximum)})"]
+            why = "not marked yet" if book.needs_marks(row) else "not marked (see the policy)"
+            lines += ["", f"### {title}: {why} (of {points_text(maximum)})"]
             continue
         lines += ["", f"### {title}: {points_text(mark.points)} / {points_text(maximum)}", ""]
         lines += [f"- {rubric.text} ({_signed(rubric.points)})" for rubric in mark.applied]
@@ -192,6 +193,7 @@ def feedback_markdown(row: GradeRow, book: Gradebook | None = None) -> str:
     if book is not None:
         maximum = points_text(book.point_columns()["total"])
         unmarked = [item for item in book.written if book.mark(row, item) is None]
+        unmarked = unmarked if book.needs_marks(row) else []
         pending = f" (not final: {len(unmarked)} written answer(s) not marked yet)"
         total = points_text(book.earned(row, "total") or 0.0)
         lines += ["", f"Total: **{total} / {maximum}**" + (pending if unmarked else "")]
