@@ -190,15 +190,15 @@ def test_results_of_a_judged_submission() -> None:
     row = GradeRow(submission="homework", status=Status.OK, message="1 cell(s) raised errors")
     row.questions["q1"] = QuestionResult(
         name="q1",
-        possible=1.0,
+        possible=0.5,
         cases=[
-            CaseResult("good_weights", 0.5, 0.5, "passed"),
-            CaseResult("adds_any_magnitude", 0.5, 0.0, "wrong sum"),
+            CaseResult("good_weights", 0.25, 0.25, "passed"),
+            CaseResult("adds_any_magnitude", 0.25, 0.0, "wrong sum"),
         ],
     )
     public = {"q1": "q1 results: All test cases passed!", "q2": "q2 results: ... failed"}
     results = valid(gradescope.gradescope_results(row, tests, public))
-    assert results["score"] == 0.5
+    assert results["score"] == 0.25
     by_name = {test["name"]: test for test in results["tests"]}
     assert by_name["q1: adds_any_magnitude"]["output"] == "wrong sum"
     assert by_name["q1: good_weights"]["status"] == "passed"
@@ -207,7 +207,7 @@ def test_results_of_a_judged_submission() -> None:
     assert {t["max_score"] for t in public_entries} == {0}
     hidden = [t for t in results["tests"] if t["visibility"] == "after_published"]
     assert len(hidden) == sum(len(tf.test_cases) for tf in tests.values())
-    assert sum(t["max_score"] for t in hidden) == 9  # every hidden check, judged or not
+    assert sum(t["max_score"] for t in hidden) == 6.5  # every hidden check, judged or not
     assert "1 cell(s) raised errors" in results["output"]
 
 
