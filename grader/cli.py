@@ -1,4 +1,4 @@
-"""Command line: ``homework-grader build|grade|report|excuse|release`` (or ``python -m grader``).
+"""Command line: ``homework-grader build|grade|mark|report|excuse|release`` (``python -m grader``).
 
 Imports are lazy: ``--help`` and ``build`` load neither torch nor torchvision.
 """
@@ -285,6 +285,43 @@ def excuse(
     set_excuse(out, key, reason)
     done = f"recorded ({reason})" if reason else "withdrawn"
     console.print(f"Excuse for {key} {done} in {out / EXCUSED_CSV}; run `report --out {out}`.")
+
+
+@app.command()
+def mark(
+    out: Annotated[Path, typer.Option(help="The --out folder that `grade` filled.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free one).", min=0, max=65535)] = 8765,
+    course: CourseOption = None,
+) -> None:
+    """Serve the page where TAs grade the written answers, item by item; marks go to
+    DIR/marks.sqlite as they are given. Open the printed URL (it holds the secret token)."""
+    from grader.mark.serve import TOKEN_VARIABLE, prepare, serve
+    from grader.report.written import RubricError
+
+    if not (out / "executed").is_dir():
+        console.print(f"[red]No executed notebooks in {out}/executed: run `grade` first.[/red]")
+        raise typer.Exit(2)
+    try:
+        marking = prepare(out, _course(course).master)
+    except RubricError as error:
+        console.print(f"[red]The master notebook's rubric: {error}[/red]")
+        raise typer.Exit(2) from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]Listening on {host}: anyone with the URL can mark.[/yellow]")
+
+    def announce(url: str) -> None:
+        count = len(marking.room.order)
+        console.print(
+            f"Marking {count} submission(s). Open (Ctrl-C stops; {TOKEN_VARIABLE} sets the token):"
+        )
+        print(url, flush=True)
+
+    try:
+        serve(marking, host, port, announce)
+    except OSError as error:
+        console.print(f"[red]Cannot listen on {host}:{port}: {error.strerror}[/red]")
+        raise typer.Exit(2) from None
 
 
 def main() -> None:
