@@ -58,7 +58,12 @@ def stored_marks(out: Path) -> Mapping[tuple[str, str], StoredMark]:
     except ImportError:  # the marking page is not part of this installation
         return {}
     store = MarkStore.in_out(out)
-    return store.marks() if store is not None else {}
+    if store is None:
+        return {}
+    try:
+        return store.marks()
+    finally:
+        store.close()
 
 
 def _page_mark(stored: StoredMark, maximum: float) -> WrittenMark:

@@ -186,6 +186,9 @@ def test_stored_marks_come_from_the_mark_store_in_out(tmp_path, monkeypatch) -> 
         def marks(self) -> dict:
             return self._marks
 
+        def close(self) -> None:
+            pass
+
     fake = types.ModuleType("grader.mark.store")
     fake.MarkStore = MarkStore
     monkeypatch.setitem(sys.modules, "grader.mark.store", fake)
@@ -194,3 +197,24 @@ def test_stored_marks_come_from_the_mark_store_in_out(tmp_path, monkeypatch) -> 
     assert len(stored_marks(tmp_path)) == 5
     book = write_report([JANE], POSSIBLE, tmp_path, "HW", MASTER)
     assert book.earned(book.rows[0], "total") == 11
+
+
+def test_report_reads_the_real_marking_store(tmp_path: Path) -> None:
+    """Marks given on the page, a rubric edit there and its "no answer" marks reach the report."""
+    from grader.mark.store import MarkStore
+
+    store = MarkStore(tmp_path / "marks.sqlite")
+    store.seed(list(ITEMS.values()))
+    for item, key in FULL.items():
+        store.update(["doejane"], item, 0, "ta1", applied=(key,), comment=f"on {item}")
+    store.update(["roejohn"], "q3", 0, "ta2", applied=("gap", "contrast"))
+    store.edit_rubric("q3", "gap", 1.25, "A real gap in the proof.", "ta1")  # re-scores roejohn
+    store.mark_unanswered("q5_analysis", ["roejohn"])
+    store.close()
+    rows = report(tmp_path, None)  # read from tmp_path/marks.sqlite
+    jane, john = rows[JANE.submission], rows[JOHN.submission]
+    assert (jane["manual"], jane["total"]) == ("4.5", "11")
+    assert (john["q3"], john["q5_analysis"], john["q1_explanation"]) == ("1.75", "0", "")
+    feedback = (tmp_path / "feedback" / "roejohn.md").read_text()
+    assert "- A real gap in the proof. (+1.25)" in feedback
+    assert "### Q5: was Figure 1(a) reproduced, and why: 0 / 1" in feedback
