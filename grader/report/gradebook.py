@@ -186,17 +186,23 @@ def written_feedback(book: Gradebook, row: GradeRow) -> list[str]:
     return lines
 
 
+def total_line(book: Gradebook, row: GradeRow) -> str:
+    """'Total: **x / 11**', saying when written answers are still to be marked."""
+    maximum = points_text(book.point_columns()["total"])
+    total = points_text(book.earned(row, "total") or 0.0)
+    line = f"Total: **{total} / {maximum}**"
+    unmarked = [item for item in book.written if book.mark(row, item) is None]
+    if not unmarked or not book.needs_marks(row):
+        return line
+    return f"{line} (not final: {len(unmarked)} written answer(s) not marked yet)"
+
+
 def feedback_markdown(row: GradeRow, book: Gradebook | None = None) -> str:
     """Per-student feedback: every hidden test with its points and, if failed, the reason; with
     a gradebook also the written answers' marks, the submission policy and the total."""
     lines = [f"# Feedback for {row.submission}", "", f"Status: **{row.status}**"]
     if book is not None:
-        maximum = points_text(book.point_columns()["total"])
-        unmarked = [item for item in book.written if book.mark(row, item) is None]
-        unmarked = unmarked if book.needs_marks(row) else []
-        pending = f" (not final: {len(unmarked)} written answer(s) not marked yet)"
-        total = points_text(book.earned(row, "total") or 0.0)
-        lines += ["", f"Total: **{total} / {maximum}**" + (pending if unmarked else "")]
+        lines += ["", total_line(book, row)]
     if row.late:
         lines += ["", "Canvas marked this submission late."]
     if row.message:
