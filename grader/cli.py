@@ -1,4 +1,4 @@
-"""Command line: ``homework-grader build|grade|report|mark|release`` (or ``python -m grader``).
+"""Command line: ``homework-grader build|grade|mark|report|excuse|release`` (``python -m grader``).
 
 Imports are lazy: ``--help`` and ``build`` load neither torch nor torchvision.
 """
@@ -77,11 +77,15 @@ def _hidden_tests(where: Course) -> Path:
     return where.hidden_tests
 
 
-def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str) -> None:
+def _write_outputs(
+    rows: list, out: Path, where: Course, canvas_assignment: str, partial: bool = False
+) -> None:
     """grades.csv, the Canvas import, feedback and the class report; refuses bad manual points."""
     from grader.judge import load_hidden_tests, possible_points
-    from grader.report.gradebook import print_table, write_report
+    from grader.report.gradebook import CANVAS_CSV, print_table, terminal_text, write_report
     from grader.report.manual import ManualPointsError
+    from grader.report.policy import PolicyError
+    from grader.report.written import RubricError
 
     try:
         book = write_report(
@@ -90,12 +94,15 @@ def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str)
             out,
             canvas_assignment,
             where.master,
+            partial=partial,
         )
-    except ManualPointsError as error:
-        console.print(f"[red]manual.csv refused: {error}[/red] (nothing written; fix and rerun)")
+    except (ManualPointsError, PolicyError, RubricError) as error:
+        console.print(
+            terminal_text(f"refused: {error} (nothing written; fix and rerun)"), style="red"
+        )
         raise typer.Exit(2) from None
-    if (out / "canvas_grades.csv").is_file():
-        console.print(f"Wrote {out / 'canvas_grades.csv'} (Canvas gradebook import).")
+    style = "yellow" if not book.canvas.startswith("complete") else None
+    console.print(terminal_text(f"Canvas import {out / CANVAS_CSV}: {book.canvas}"), style=style)
     print_table(book, Console(file=sys.stdout, width=160))
     console.print(
         f"Wrote {out / 'grades.csv'}, feedback and {out / 'class_report.md'} "
@@ -212,12 +219,26 @@ def report(
         Path, typer.Option(help="The --out folder that `grade` (or its shards) filled.")
     ],
     canvas_assignment: Annotated[str, CANVAS_ASSIGNMENT] = "Homework autograded",
+    partial: Annotated[
+        bool,
+        typer.Option(
+            help="Write the Canvas import before every written answer is marked "
+            "(unmarked answers count 0; the report says it is partial)."
+        ),
+    ] = False,
     course: CourseOption = None,
 ) -> None:
-    """Merge the results store of DIR into grades.csv, the Canvas import, feedback, class report."""
+    """Merge the results store and the marks of DIR into grades.csv, the Canvas import, feedback
+    and the class report, applying the course's submission policy."""
+    where = _course(course)
+    rows = _current_rows(out, where)
+    _write_outputs(rows, out, where, canvas_assignment, partial)
+
+
+def _current_rows(out: Path, where: Course) -> list:
+    """The stored results graded by this autograder (says which others are left out)."""
     from grader.store import ResultStore, autograder_digest
 
-    where = _course(course)
     tests_dir = _hidden_tests(where)
     current = autograder_digest(tests_dir)
     records = ResultStore(out).records()
@@ -231,7 +252,39 @@ def report(
     if not rows:
         console.print(f"[red]No results for this autograder in {out}: run `grade` first.[/red]")
         raise typer.Exit(1)
-    _write_outputs(rows, out, where, canvas_assignment)
+    return rows
+
+
+@app.command()
+def excuse(
+    key: Annotated[str, typer.Argument(help="The submission: its key (feedback/KEY.md) or file.")],
+    out: Annotated[Path, typer.Option(help="The --out folder that `grade` filled.")],
+    reason: Annotated[
+        str | None, typer.Option(help="Why, e.g. 'extension to Friday' (the student reads it).")
+    ] = None,
+    withdraw: Annotated[bool, typer.Option(help="Withdraw KEY's excuse.")] = False,
+) -> None:
+    """Excuse one submission from the submission policy (late, missing PDF); run `report` next.
+
+    Recorded in DIR/excused.csv with the time; no file needs editing by hand.
+    """
+    from grader.report.gradebook import terminal_text
+    from grader.report.policy import EXCUSED_CSV, set_excuse
+    from grader.store import ResultStore
+
+    reason = (reason or "").strip() or None
+    if withdraw == (reason is not None):
+        raise typer.BadParameter("give --reason TEXT, or --withdraw", param_hint="--reason")
+    rows = [record.row for record in ResultStore(out).records()]
+    names = {name for row in rows for name in (row.key, row.submission) if name}
+    if key not in names:
+        close = sorted(name for name in names if key.casefold() in name.casefold())[:5]
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        console.print(terminal_text(f"No graded submission {key!r} in {out}.{hint}"), style="red")
+        raise typer.Exit(1)
+    set_excuse(out, key, reason)
+    done = f"recorded ({reason})" if reason else "withdrawn"
+    console.print(f"Excuse for {key} {done} in {out / EXCUSED_CSV}; run `report --out {out}`.")
 
 
 @app.command()

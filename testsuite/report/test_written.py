@@ -110,6 +110,11 @@ def test_pdf_export_labels_the_same_cells() -> None:
     index = mark_for_grader(student())
     labels = [entry["label"] for entry in index if entry["kind"] == "markdown"]
     assert labels == [f"{item.label} (not answered)" for item in ITEMS]
+    solution = nbformat.read(ROOT / "examples/solution.ipynb", as_version=4)
+    index = mark_for_grader(solution)  # its rubric cells ("**Q5 analysis rubric**") are no answers
+    assert [entry["label"] for entry in index if entry["kind"] == "markdown"] == [
+        item.label for item in ITEMS
+    ]
 
 
 def _master_with(tmp_path: Path, old: str, new: str) -> Path:
