@@ -54,6 +54,7 @@ benchmark: setup
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/runner_startup.py
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/mark_page.py
 
 clean:
 	rm -rf build dist grades .pytest_cache

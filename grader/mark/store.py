@@ -11,6 +11,7 @@ no one, deleting one re-scores those who had it).
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (item TEXT PRIMARY KEY, max_points REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rubric (
     item TEXT NOT NULL, key TEXT NOT NULL, points REAL NOT NULL, text TEXT NOT NULL,
-    position INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (item, key));
+    position INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+    master TEXT, PRIMARY KEY (item, key));
 CREATE TABLE IF NOT EXISTS marks (
     submission TEXT NOT NULL, item TEXT NOT NULL, comment TEXT NOT NULL DEFAULT '',
     grader TEXT NOT NULL, at TEXT NOT NULL, auto INTEGER NOT NULL DEFAULT 0,
@@ -135,17 +137,26 @@ class MarkStore:
             return db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
 
     def seed(self, items: list[WrittenItem]) -> None:
-        """The master notebook's items and rubrics, once: later edits live in the store."""
+        """The master notebook's items and rubrics. Edits made on the page stay, except where
+        the master itself changed since it was last read: then the master wins for that entry
+        (``master`` remembers what it said; NULL for entries added on the page)."""
         with self._write() as db:
             for item in items:
                 db.execute(
                     "INSERT OR REPLACE INTO items VALUES (?, ?)", (item.key, item.max_points)
                 )
+                keys = {entry.key for entry in item.rubric}
+                for (key,) in db.execute(
+                    "SELECT key FROM rubric WHERE item = ? AND master IS NOT NULL", (item.key,)
+                ).fetchall():
+                    if key not in keys:  # gone from the master: deleted, marks re-scored
+                        db.execute(
+                            "UPDATE rubric SET deleted = 1, master = NULL "
+                            "WHERE item = ? AND key = ?",
+                            (item.key, key),
+                        )
                 for position, entry in enumerate(item.rubric):
-                    db.execute(
-                        "INSERT OR IGNORE INTO rubric VALUES (?, ?, ?, ?, ?, 0)",
-                        (item.key, entry.key, entry.points, entry.text, position),
-                    )
+                    _seed_entry(db, item.key, entry, position)
 
     def mark_unanswered(self, item: str, submissions: Iterable[str]) -> None:
         """0 points, "no answer", for answers left as the template, unless marked already."""
@@ -186,7 +197,8 @@ class MarkStore:
                 count += 1
                 key = f"added-{count + 1}"
             db.execute(
-                "INSERT INTO rubric VALUES (?, ?, ?, ?, ?, 0)", (item, key, points, text, count)
+                "INSERT INTO rubric VALUES (?, ?, ?, ?, ?, 0, NULL)",
+                (item, key, points, text, count),
             )
             _log(db, grader, "add rubric", f"{item}/{key}: {points} {text!r}")
             return key
@@ -350,6 +362,24 @@ class MarkStore:
                 points = clamp(sum(entry.points for entry in items), maxima.get(item, 0.0))
                 found[submission, item] = Mark(submission, item, points, items, comment, grader, at)
         return found
+
+
+def _seed_entry(db: sqlite3.Connection, item: str, entry: RubricItem, position: int) -> None:
+    says = json.dumps([entry.points, entry.text])
+    row = db.execute(
+        "SELECT master FROM rubric WHERE item = ? AND key = ?", (item, entry.key)
+    ).fetchone()
+    if row is None:
+        db.execute(
+            "INSERT INTO rubric VALUES (?, ?, ?, ?, ?, 0, ?)",
+            (item, entry.key, entry.points, entry.text, position, says),
+        )
+    elif row[0] != says:  # the master changed this entry (or brings back a deleted one)
+        db.execute(
+            "UPDATE rubric SET points = ?, text = ?, deleted = 0, master = ? "
+            "WHERE item = ? AND key = ?",
+            (entry.points, entry.text, says, item, entry.key),
+        )
 
 
 def _statements() -> list[str]:

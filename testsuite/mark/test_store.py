@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,17 @@ def test_a_lease_goes_to_one_holder(store: MarkStore, tmp_path: Path) -> None:
     assert other.take_lease(ITEM.key, ["a", "b"], "tab-3") is None
     assert store.take_lease(ITEM.key, ["c"], "tab-1") == "c"  # one lease per holder: a freed
     assert other.take_lease(ITEM.key, ["a"], "tab-3") == "a"
+
+
+def test_a_change_in_the_master_wins_for_the_entries_it_changes(store: MarkStore) -> None:
+    store.update(["a"], ITEM.key, 0, "alice", applied=("half", "sloppy"))
+    store.edit_rubric(ITEM.key, "right", 0.9, "Edited on the page.", "alice")
+    changed = dataclasses.replace(
+        ITEM, rubric=(ITEM.rubric[0], RubricItem("half", 0.75, "Mostly right."))
+    )  # "half" changed, "sloppy" gone, "right" as before
+    store.seed([changed])
+    assert [(entry.key, entry.points, entry.text) for entry in store.rubric(ITEM.key)] == [
+        ("right", 0.9, "Edited on the page."),
+        ("half", 0.75, "Mostly right."),
+    ]
+    assert points(store) == {"a": 0.75}
