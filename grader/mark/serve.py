@@ -18,6 +18,7 @@ from grader.mark.store import FILE_NAME, MarkStore
 from grader.report.written import written_items
 
 TOKEN_VARIABLE = "HOMEWORK_MARK_TOKEN"
+UNREADABLE = "the executed notebook could not be read"
 
 
 def prepare(out: Path, master: Path, token: str | None = None) -> Marking:
@@ -27,7 +28,9 @@ def prepare(out: Path, master: Path, token: str | None = None) -> Marking:
     store.seed(items)
     room = read_class(out, items, store.meta("blind-salt", secrets.token_hex(16)))
     for item in items:
-        store.mark_unanswered(item.key, room.unanswered(item))
+        unanswered = room.unanswered(item)
+        store.mark_unanswered(item.key, [key for key in unanswered if key not in room.unreadable])
+        store.mark_unanswered(item.key, sorted(room.unreadable), UNREADABLE)
     return Marking(room, store, token or os.environ.get(TOKEN_VARIABLE) or secrets.token_hex(24))
 
 

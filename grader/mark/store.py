@@ -158,12 +158,12 @@ class MarkStore:
                 for position, entry in enumerate(item.rubric):
                     _seed_entry(db, item.key, entry, position)
 
-    def mark_unanswered(self, item: str, submissions: Iterable[str]) -> None:
+    def mark_unanswered(self, item: str, submissions: Iterable[str], why: str = NO_ANSWER) -> None:
         """0 points, "no answer", for answers left as the template, unless marked already."""
         with self._write() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO marks VALUES (?, ?, ?, ?, ?, 1, 1)",
-                [(key, item, NO_ANSWER, AUTO_GRADER, now_iso()) for key in submissions],
+                [(key, item, why, AUTO_GRADER, now_iso()) for key in submissions],
             )
 
     # --- the rubric -------------------------------------------------------------------------

@@ -106,7 +106,7 @@ function renderUnit() {
     : `not graded (max ${points(current.max_points)})`;
   if (document.activeElement !== $("comment")) $("comment").value = unit.comment;
   $("ungroup").disabled = unit.members < 2;
-  if (unit.auto) say("Marked 0 automatically: the template text, no answer. Any rubric item overrides it.", "auto");
+  if (unit.auto) say(`Marked 0 automatically: ${unit.comment}. Any rubric item overrides it.`, "auto");
   else if (unit.graded) say(`Graded by ${unit.grader} at ${unit.when}`, "graded");
   else if (unit.held_by_other) say("Another TA has this answer open right now.", "warning");
   else say("Not graded yet");
@@ -174,7 +174,7 @@ function enqueue(action) {
   document.body.dataset.pending = ++pending;
   state.queue = state.queue
     .then(action)
-    .catch((error) => say(`Not saved: ${error.message}`, "error"))
+    .catch((error) => say(`Refused or not reached: ${error.message}`, "error"))
     .finally(() => (document.body.dataset.pending = --pending));
   return state.queue;
 }
