@@ -140,12 +140,16 @@ def _number(data: dict, name: str) -> float:
 
 
 def _unit(marking: Marking, item: str, number: Any) -> tuple[list[Unit], int]:
+    """The item's units and the index of the one holding submission ``number`` (any member)."""
     if item not in marking.room.answers:
         raise Refused(404, f"no written item {item!r}")
     units = marking.units(item)
-    for index, unit in enumerate(units):
-        if unit.number == number:
-            return units, index
+    order = marking.room.order
+    if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(order):
+        submission = order[number - 1]
+        for index, unit in enumerate(units):
+            if submission in unit.members:
+                return units, index
     raise Refused(404, f"no answer {number!r} for {item}")
 
 
