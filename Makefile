@@ -56,6 +56,7 @@ benchmark: setup
 	$(BIN)/python bench/runner_startup.py
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/similarity.py
+	$(BIN)/python bench/mark_page.py
 
 clean:
 	rm -rf build dist grades .pytest_cache

@@ -1,4 +1,4 @@
-"""Command line: ``homework-grader build|grade|report|release`` (or ``python -m grader``).
+"""Command line: ``homework-grader build|grade|mark|report|excuse|release`` (``python -m grader``).
 
 Imports are lazy: ``--help`` and ``build`` load neither torch nor torchvision.
 """
@@ -86,11 +86,16 @@ def _hidden_tests(where: Course) -> Path:
     return where.hidden_tests
 
 
-def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str) -> None:
+def _write_outputs(
+    rows: list, out: Path, where: Course, canvas_assignment: str, partial: bool = False
+) -> None:
     """grades.csv, the Canvas import, feedback and the class report; refuses bad manual points."""
+    from grader.common.text import terminal_text
     from grader.judge.hidden_tests import load_hidden_tests, possible_points
-    from grader.report.gradebook import print_table, write_report
+    from grader.report.gradebook import CANVAS_CSV, print_table, write_report
     from grader.report.manual import ManualPointsError
+    from grader.report.policy import PolicyError
+    from grader.report.written import RubricError
 
     try:
         book = write_report(
@@ -99,13 +104,16 @@ def _write_outputs(rows: list, out: Path, where: Course, canvas_assignment: str)
             out,
             canvas_assignment,
             where.master,
-            where.student_notebook if where.student_notebook.is_file() else None,
+            partial=partial,
+            starter=where.student_notebook if where.student_notebook.is_file() else None,
         )
-    except ManualPointsError as error:
-        console.print(f"[red]manual.csv refused: {error}[/red] (nothing written; fix and rerun)")
+    except (ManualPointsError, PolicyError, RubricError) as error:
+        console.print(
+            terminal_text(f"refused: {error} (nothing written; fix and rerun)"), style="red"
+        )
         raise typer.Exit(2) from None
-    if (out / "canvas_grades.csv").is_file():
-        console.print(f"Wrote {out / 'canvas_grades.csv'} (Canvas gradebook import).")
+    style = "yellow" if not book.canvas.startswith("complete") else None
+    console.print(terminal_text(f"Canvas import {out / CANVAS_CSV}: {book.canvas}"), style=style)
     print_table(book, Console(file=sys.stdout, width=160))
     console.print(
         f"Wrote {out / 'grades.csv'}, feedback and {out / 'class_report.md'} "
@@ -239,12 +247,26 @@ def report(
         Path, typer.Option(help="The --out folder that `grade` (or its shards) filled.")
     ],
     canvas_assignment: Annotated[str, CANVAS_ASSIGNMENT] = "Homework autograded",
+    partial: Annotated[
+        bool,
+        typer.Option(
+            help="Write the Canvas import before every written answer is marked "
+            "(unmarked answers count 0; the report says it is partial)."
+        ),
+    ] = False,
     course: CourseOption = None,
 ) -> None:
-    """Merge the results store of DIR into grades.csv, the Canvas import, feedback, class report."""
+    """Merge the results store and the marks of DIR into grades.csv, the Canvas import, feedback
+    and the class report, applying the course's submission policy."""
+    where = _course(course)
+    rows = _current_rows(out, where)
+    _write_outputs(rows, out, where, canvas_assignment, partial)
+
+
+def _current_rows(out: Path, where: Course) -> list:
+    """The stored results graded by this autograder (says which others are left out)."""
     from grader.common.store import ResultStore, autograder_digest
 
-    where = _course(course)
     tests_dir = _hidden_tests(where)
     current = autograder_digest(tests_dir, where.questions_dir)
     records = ResultStore(out).records()
@@ -258,7 +280,76 @@ def report(
     if not rows:
         console.print(f"[red]No results for this autograder in {out}: run `grade` first.[/red]")
         raise typer.Exit(1)
-    _write_outputs(rows, out, where, canvas_assignment)
+    return rows
+
+
+@app.command()
+def excuse(
+    key: Annotated[str, typer.Argument(help="The submission: its key (feedback/KEY.md) or file.")],
+    out: Annotated[Path, typer.Option(help="The --out folder that `grade` filled.")],
+    reason: Annotated[
+        str | None, typer.Option(help="Why, e.g. 'extension to Friday' (the student reads it).")
+    ] = None,
+    withdraw: Annotated[bool, typer.Option(help="Withdraw KEY's excuse.")] = False,
+) -> None:
+    """Excuse one submission from the submission policy (late, missing PDF); run `report` next.
+
+    Recorded in DIR/excused.csv with the time; no file needs editing by hand.
+    """
+    from grader.common.store import ResultStore
+    from grader.common.text import terminal_text
+    from grader.report.policy import EXCUSED_CSV, set_excuse
+
+    reason = (reason or "").strip() or None
+    if withdraw == (reason is not None):
+        raise typer.BadParameter("give --reason TEXT, or --withdraw", param_hint="--reason")
+    rows = [record.row for record in ResultStore(out).records()]
+    names = {name for row in rows for name in (row.key, row.submission) if name}
+    if key not in names:
+        close = sorted(name for name in names if key.casefold() in name.casefold())[:5]
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        console.print(terminal_text(f"No graded submission {key!r} in {out}.{hint}"), style="red")
+        raise typer.Exit(1)
+    set_excuse(out, key, reason)
+    done = f"recorded ({reason})" if reason else "withdrawn"
+    console.print(f"Excuse for {key} {done} in {out / EXCUSED_CSV}; run `report --out {out}`.")
+
+
+@app.command()
+def mark(
+    out: Annotated[Path, typer.Option(help="The --out folder that `grade` filled.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free one).", min=0, max=65535)] = 8765,
+    course: CourseOption = None,
+) -> None:
+    """Serve the page where TAs grade the written answers, item by item; marks go to
+    DIR/marks.sqlite as they are given. Open the printed URL (it holds the secret token)."""
+    from grader.mark.serve import TOKEN_VARIABLE, prepare, serve
+    from grader.report.written import RubricError
+
+    if not (out / "executed").is_dir():
+        console.print(f"[red]No executed notebooks in {out}/executed: run `grade` first.[/red]")
+        raise typer.Exit(2)
+    try:
+        marking = prepare(out, _course(course).master)
+    except RubricError as error:
+        console.print(f"[red]The master notebook's rubric: {error}[/red]")
+        raise typer.Exit(2) from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]Listening on {host}: anyone with the URL can mark.[/yellow]")
+
+    def announce(url: str) -> None:
+        count = len(marking.room.order)
+        console.print(
+            f"Marking {count} submission(s). Open (Ctrl-C stops; {TOKEN_VARIABLE} sets the token):"
+        )
+        print(url, flush=True)
+
+    try:
+        serve(marking, host, port, announce)
+    except OSError as error:
+        console.print(f"[red]Cannot listen on {host}:{port}: {error.strerror}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _run_settings(

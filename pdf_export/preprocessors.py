@@ -75,7 +75,7 @@ def mark_for_grader(notebook: Notebook) -> list[dict[str, str]]:
         if kind == "markdown":
             match = ANSWER_LABEL.match(source)
             tagged = "otter_answer_cell" in cell.get("metadata", {}).get("tags", [])
-            if match and re.match(r"Q\d.*(answer|analysis)", match.group(1)):
+            if match and re.match(r"Q\d.*(answer|analysis)$", match.group(1)):
                 label = match.group(1).strip()
             elif tagged:
                 label = f"Q{question} answer" if question else "Written answer"

@@ -5,7 +5,7 @@ from otter.test_files import test_case
 OK_FORMAT = False
 
 name = "q1"
-points = 1
+points = 0.5
 
 @test_case(points=0, hidden=False)
 def test_fixed_module_answered(FixedAddModule, torch):

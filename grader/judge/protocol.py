@@ -1,8 +1,9 @@
-"""Hidden-test logic, one module per autograded question, and the protocol the pipeline reads.
+"""The protocol between the grader and a course's question modules.
 
 The questions are the hidden test files the judge loaded (``build/autograder/tests/qN.py``, one
 per autograded question of the master notebook). A question named ``qN`` may have a module
-``grader.checks.qN`` that declares everything the pipeline needs about it; every name is optional:
+``qN.py`` in the course's questions folder (``course.toml``; loaded by path) that declares
+everything the pipeline needs about it; every name is optional:
 
 - ``VALUES``, ``MODELS``, ``FILES``: notebook variables (plain values, ``torch.nn.Sequential``
   models) and files the in-kernel exporter copies out of the sandbox;

@@ -2,7 +2,9 @@
 
 Writes into the output folder ``class_report.md`` (tables and the plots), ``class_stats.csv``
 (the same numbers for a spreadsheet) and ``plots/<column>.png``. Every submission counts, one
-that could not be graded with 0 points; manual items count the submissions that have a value.
+that could not be graded with 0 points; written items count the submissions marked so far, and
+the report says what is still to mark, what the submission policy did and why, and whether the
+Canvas import is complete.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 from matplotlib.figure import Figure  # no pyplot: files only, no display backend
 
 from grader.common.results import GradeRow, Status
+from grader.report.policy import describe
 
 if TYPE_CHECKING:
     from grader.report.gradebook import Gradebook
@@ -93,6 +96,49 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _first(names: list[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def still_to_mark(book: Gradebook) -> list[str]:
+    """Per written item: how many are marked, and who is still waiting."""
+    if not book.written:
+        return []
+    unmarked = book.unmarked()
+    needed = sum(book.needs_marks(row) for row in book.rows)
+    rows = [
+        [item, book.titles.get(item, item), f"{needed - len(names)} / {needed}", _first(names)]
+        for item, names in unmarked.items()
+    ]
+    left = sum(len(names) for names in unmarked.values())
+    lines = [
+        f"## Still to mark ({left} written answer(s))",
+        "",
+        *_markdown_table(["item", "title", "marked", "not marked yet"], rows),
+        "",
+    ]
+    if book.overrides:
+        lines += ["manual.csv overrides the marking page for:", ""]
+        lines += [f"- {override}" for override in book.overrides] + [""]
+    return lines
+
+
+def policy_lines(book: Gradebook) -> list[str]:
+    """The course's submission policy and every submission it changed or excused."""
+    applied = [(row, book.applied(row)) for row in book.rows]
+    applied = [(row, result) for row, result in applied if result.reasons]
+    return [
+        f"## Submission policy ({len(applied)})",
+        "",
+        f"Course policy: {describe(book.policy)}. Excuse one submission with "
+        "`homework-grader excuse --out DIR KEY --reason TEXT`.",
+        "",
+        *(f"- **{row.submission}**: {'; '.join(result.reasons)}" for row, result in applied),
+        "",
+    ]
+
+
 def write_class_report(book: Gradebook, out: Path, sections: Sequence[str] = ()) -> None:
     """``sections``: Markdown lines appended to the report (e.g. the similarity section)."""
     stats = column_stats(book)
@@ -110,9 +156,12 @@ def write_class_report(book: Gradebook, out: Path, sections: Sequence[str] = ())
         "# Class report",
         "",
         f"{len(book.rows)} submission(s); one that could not be graded counts 0 points.",
+        *([f"Canvas import: {book.canvas}"] if book.canvas else []),
         "",
         *_markdown_table(list(STATS_COLUMNS), [list(c.row.values()) for c in stats]),
         "",
+        *still_to_mark(book),
+        *policy_lines(book),
         f"## Needs a person ({len(flagged)})",
         "",
         *(f"- **{row.submission}**: {'; '.join(reasons)}" for row, reasons in flagged),

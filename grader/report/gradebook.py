@@ -1,14 +1,17 @@
 """Write what grading produced: grades.csv, the Canvas import, feedback, the class report.
 
 Names no question: the autograded columns and their points come from the loaded hidden tests
-(``possible``), the manual ones from the master notebook (``grader.report.manual``). Rows come
-from the
-results store, so one run, a resumed run and merged shards write the same files.
+(``possible``), the written items from the master notebook (``grader.report.written``), their
+marks from the marking page's store and ``manual.csv`` (``grader.report.marks``), and the
+submission policy from the course settings (``grader.report.policy``), applied last. Rows come
+from the results store, so one run, a resumed run and merged shards write the same files.
 """
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +21,19 @@ from grader.common.text import terminal_text
 from grader.report import manual
 from grader.report.canvas_import import write_grade_import
 from grader.report.class_report import write_class_report
+from grader.report.marks import SHEET, WrittenMark, merge, stored_marks
+from grader.report.policy import (
+    Applied,
+    Policy,
+    apply_policy,
+    excuse_for,
+    load_policy,
+    not_graded,
+    policy_file,
+    read_excused,
+)
+
+CANVAS_CSV = "canvas_grades.csv"
 
 
 def points_text(value: float) -> str:
@@ -26,47 +42,94 @@ def points_text(value: float) -> str:
 
 @dataclass
 class Gradebook:
-    """The rows with their autograded and (once people filled them in) manual points."""
+    """The rows with their autograded points, written marks and the submission policy."""
 
     rows: list[GradeRow]
     possible: dict[str, float]  # autograded question -> points
-    manual_possible: dict[str, float] = field(default_factory=dict)  # only once filled in
-    manual: dict[str, dict[str, float]] = field(default_factory=dict)  # submission -> points
+    written: dict[str, float] = field(default_factory=dict)  # written item -> points
+    marks: dict[str, dict[str, WrittenMark]] = field(default_factory=dict)  # submission -> item
+    titles: dict[str, str] = field(default_factory=dict)  # written item -> what students read
+    policy: Policy = field(default_factory=Policy)
+    excused: dict[str, str] = field(default_factory=dict)  # key or file name -> reason
+    overrides: list[str] = field(default_factory=list)  # manual.csv values over the page's
+    canvas: str = ""  # what happened to the Canvas import (for the class report and the CLI)
 
     def __post_init__(self) -> None:
         self.rows = sorted(self.rows, key=lambda row: (row.submission, row.key))
 
+    def mark(self, row: GradeRow, item: str) -> WrittenMark | None:
+        return self.marks.get(row.submission, {}).get(item)
+
+    def excuse(self, row: GradeRow) -> str | None:
+        return excuse_for(row, self.excused)
+
+    def needs_marks(self, row: GradeRow) -> bool:
+        """Whether the row's written answers count (not when the policy scores it 0 anyway)."""
+        return not not_graded(row, self.policy, self.excuse(row))
+
+    def unmarked(self) -> dict[str, list[str]]:
+        """Written item -> the submissions still without a mark for it."""
+        return {
+            item: [
+                row.submission
+                for row in self.rows
+                if self.needs_marks(row) and self.mark(row, item) is None
+            ]
+            for item in self.written
+        }
+
+    def complete(self) -> bool:
+        return not any(self.unmarked().values())
+
+    def applied(self, row: GradeRow) -> Applied:
+        autograded = self.earned(row, "autograded") or 0.0
+        manual_points = self.earned(row, "manual") or 0.0
+        return apply_policy(row, autograded + manual_points, self.policy, self.excuse(row))
+
     def earned(self, row: GradeRow, column: str) -> float | None:
-        """Points of one point column (a question, a manual item, 'autograded' or 'total')."""
+        """Points of one point column: a question, a written item, 'autograded', 'manual',
+        'total' (after the submission policy); None for a written item not marked yet."""
         if column in self.possible:
             result = row.questions.get(column)
             return result.earned if result else 0.0  # not judged: 0
-        if column in self.manual_possible:
-            return self.manual.get(row.submission, {}).get(column)
-        autograded = sum(self.earned(row, name) or 0.0 for name in self.possible)
+        if column in self.written:
+            mark = self.mark(row, column)
+            return mark.points if mark else None
         if column == "autograded":
-            return autograded
-        return autograded + sum(self.manual.get(row.submission, {}).values())
+            return sum(self.earned(row, name) or 0.0 for name in self.possible)
+        if column == "manual":
+            marks = [self.mark(row, item) for item in self.written]
+            given = [mark.points for mark in marks if mark is not None]
+            return sum(given) if given else None
+        return self.applied(row).total
 
     def point_columns(self) -> dict[str, float]:
         """Every column that holds points, with its maximum."""
         columns = dict(self.possible)
-        if self.manual_possible:
+        if self.written:
             columns["autograded"] = sum(self.possible.values())
-            columns |= self.manual_possible
-        columns["total"] = sum(self.possible.values()) + sum(self.manual_possible.values())
+            columns |= self.written
+            columns["manual"] = sum(self.written.values())
+        columns["total"] = sum(self.possible.values()) + sum(self.written.values())
         return columns
 
     def columns(self) -> list[str]:
-        return ["submission", *self.point_columns(), "late", "status", "message"]
+        extra = ["deduction", "policy", "late", "status", "message"]
+        return ["submission", *self.point_columns(), *extra]
 
     def values(self, row: GradeRow) -> dict[str, str]:
         values = {"submission": row.submission}
         for column in self.point_columns():
             earned = self.earned(row, column)
             values[column] = "" if earned is None else points_text(earned)
-        late = "yes" if row.late else "no"
-        return values | {"late": late, "status": row.status, "message": row.message}
+        applied = self.applied(row)
+        return values | {
+            "deduction": points_text(applied.deduction) if applied.deduction else "",
+            "policy": "; ".join(applied.reasons),
+            "late": "yes" if row.late else "no",
+            "status": row.status,
+            "message": row.message,
+        }
 
 
 def write_grades_csv(book: Gradebook, path: Path) -> None:
@@ -77,20 +140,61 @@ def write_grades_csv(book: Gradebook, path: Path) -> None:
 
 
 def print_table(book: Gradebook, console: Console) -> None:
-    title = "Points" if book.manual_possible else "Autograded points"
+    """The terminal's summary: grades.csv without the written items' own columns."""
+    title = "Points" if book.written else "Autograded points"
     table = Table(title=title)
     maxima = book.point_columns()
-    for column in book.columns():
+    shown = [c for c in book.columns() if c not in book.written and c != "deduction"]
+    for column in shown:
         header = f"{column} /{points_text(maxima[column])}" if column in maxima else column
-        table.add_column(header, overflow="fold", max_width=60 if column == "message" else None)
+        wide = column in ("message", "policy")
+        table.add_column(header, overflow="fold", max_width=60 if wide else None)
     for row in book.rows:
-        table.add_row(*map(terminal_text, book.values(row).values()))
+        values = book.values(row)
+        table.add_row(*(terminal_text(values[column]) for column in shown))
     console.print(table)
 
 
-def feedback_markdown(row: GradeRow, manual_points: dict[str, float] | None = None) -> str:
-    """Per-student feedback: every hidden test with its points and, if failed, the reason."""
+def _signed(value: float) -> str:
+    return f"{value:+g}"
+
+
+def written_feedback(book: Gradebook, row: GradeRow) -> list[str]:
+    """Each written item: points, the rubric items applied (text, points) and the comment."""
+    lines = ["", "## Written answers, graded by a person"]
+    for item, maximum in book.written.items():
+        mark = book.mark(row, item)
+        title = book.titles.get(item, item)
+        if mark is None:
+            why = "not marked yet" if book.needs_marks(row) else "not marked (see the policy)"
+            lines += ["", f"### {title}: {why} (of {points_text(maximum)})"]
+            continue
+        lines += ["", f"### {title}: {points_text(mark.points)} / {points_text(maximum)}", ""]
+        lines += [f"- {rubric.text} ({_signed(rubric.points)})" for rubric in mark.applied]
+        if mark.source == SHEET:
+            lines.append("- Points given by hand (manual.csv).")
+        if mark.comment:
+            lines += ["", f"Comment: {mark.comment}"]
+    return lines
+
+
+def total_line(book: Gradebook, row: GradeRow) -> str:
+    """'Total: **x / 11**', saying when written answers are still to be marked."""
+    maximum = points_text(book.point_columns()["total"])
+    total = points_text(book.earned(row, "total") or 0.0)
+    line = f"Total: **{total} / {maximum}**"
+    unmarked = [item for item in book.written if book.mark(row, item) is None]
+    if not unmarked or not book.needs_marks(row):
+        return line
+    return f"{line} (not final: {len(unmarked)} written answer(s) not marked yet)"
+
+
+def feedback_markdown(row: GradeRow, book: Gradebook | None = None) -> str:
+    """Per-student feedback: every hidden test with its points and, if failed, the reason; with
+    a gradebook also the written answers' marks, the submission policy and the total."""
     lines = [f"# Feedback for {row.submission}", "", f"Status: **{row.status}**"]
+    if book is not None:
+        lines += ["", total_line(book, row)]
     if row.late:
         lines += ["", "Canvas marked this submission late."]
     if row.message:
@@ -109,10 +213,13 @@ def feedback_markdown(row: GradeRow, manual_points: dict[str, float] | None = No
         ]
     if row.cell_errors:
         lines += ["", "## Cells that raised errors", "", *(f"- {e}" for e in row.cell_errors)]
-    if manual_points:
-        lines += ["", "## Graded by a person", ""]
-        lines += [f"- {item}: {points_text(value)}" for item, value in manual_points.items()]
-    lines += ["", "Written answers are graded by a person from your PDF."]
+    if book is not None and book.written:
+        lines += written_feedback(book, row)
+    else:
+        lines += ["", "Written answers are graded by a person from your PDF."]
+    reasons = book.applied(row).reasons if book is not None else ()
+    if reasons:
+        lines += ["", "## Submission policy", "", *(f"- {reason}" for reason in reasons)]
     return "\n".join(lines) + "\n"
 
 
@@ -124,24 +231,71 @@ def feedback_name(row: GradeRow) -> str:
 def write_feedback(book: Gradebook, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for row in book.rows:
-        text = feedback_markdown(row, book.manual.get(row.submission))
+        text = feedback_markdown(row, book)
         (folder / f"{feedback_name(row)}.md").write_text(text, errors="replace")
 
 
-def gradebook(
-    rows: list[GradeRow], possible: dict[str, float], out: Path, master: Path | None = None
-) -> Gradebook:
-    """Join manual.csv's values (validated) to the rows; writes the blank sheet when needed.
+def _titles(master: Path | None) -> dict[str, str]:
+    from grader.report.written import written_items
 
-    Raises ``manual.ManualPointsError`` before any file is written when a value is refused.
+    return {item.key: item.title for item in written_items(master or manual.MASTER)}
+
+
+def gradebook(
+    rows: list[GradeRow],
+    possible: dict[str, float],
+    out: Path,
+    master: Path | None = None,
+    stored: Mapping[tuple[str, str], Any] | None = None,
+) -> Gradebook:
+    """Join the marks (store and manual.csv, validated), the policy and the excuses to the rows;
+    writes the blank manual.csv when needed. ``stored``: the marking page's marks (default:
+    read from ``out``).
+
+    Raises ``ManualPointsError`` or ``PolicyError`` before any file is written when a value is
+    refused.
     """
     items = manual.manual_items(master) if master else {}
     sheet = out / manual.MANUAL_CSV
     submissions = sorted(row.submission for row in rows)
     points = manual.read_points(sheet, items, submissions)
+    rules = load_policy(policy_file(master)) if master else Policy()
+    excused = read_excused(out)
     if not manual.is_filled(sheet):
         manual.write_blank(sheet, submissions, items)
-    return Gradebook(rows, possible, items if points else {}, points)
+    merged = merge(rows, items, stored_marks(out) if stored is None else stored, points)
+    return Gradebook(
+        rows,
+        possible,
+        written=items,
+        marks=merged.marks,
+        titles=_titles(master),
+        policy=rules,
+        excused=excused,
+        overrides=merged.overrides,
+    )
+
+
+def write_canvas_import(book: Gradebook, assignment: str, path: Path, partial: bool) -> str:
+    """The Canvas import, once every written answer is marked (or ``partial``); says what it did."""
+    missing = sum(len(names) for names in book.unmarked().values())
+    if missing and not partial:
+        path.unlink(missing_ok=True)  # no stale import from an earlier run
+        return (
+            f"not written: {missing} written answer(s) are not marked yet. Mark them "
+            "(homework-grader mark) or pass --partial to post totals that count them as 0."
+        )
+    totals = [(row.submission, book.earned(row, "total") or 0.0) for row in book.rows]
+    students = write_grade_import(totals, assignment, path)
+    if not students:
+        path.unlink(missing_ok=True)
+        return "not written: no submission has a Canvas file name."
+    if missing:
+        return (
+            f"PARTIAL: {students} student(s), {missing} written answer(s) not marked yet count "
+            "as 0 (--partial). Post the complete import once marking is done."
+        )
+    return f"complete: {students} student(s), out of {points_text(book.point_columns()['total'])}."
 
 
 def write_report(
@@ -150,6 +304,9 @@ def write_report(
     out: Path,
     canvas_assignment: str,
     master: Path | None = None,
+    *,
+    partial: bool = False,
+    stored: Mapping[tuple[str, str], Any] | None = None,
     starter: Path | None = None,
 ) -> Gradebook:
     """grades.csv, canvas_grades.csv, feedback/ and the class report in ``out``.
@@ -157,15 +314,9 @@ def write_report(
     With the ``starter`` notebook, also the similarity report (``out/similarity/``, a section
     of the class report), made from the notebooks in ``out/executed/``.
     """
-    book = gradebook(rows, possible, out, master)
+    book = gradebook(rows, possible, out, master, stored)
     write_grades_csv(book, out / "grades.csv")
-    imported = write_grade_import(
-        [(row.submission, book.earned(row, "total") or 0.0) for row in book.rows],
-        canvas_assignment,
-        out / "canvas_grades.csv",
-    )
-    if not imported:  # no stale import from an earlier run in the same folder
-        (out / "canvas_grades.csv").unlink(missing_ok=True)
+    book.canvas = write_canvas_import(book, canvas_assignment, out / CANVAS_CSV, partial)
     write_feedback(book, out / "feedback")
     write_class_report(book, out, write_similarity(book.rows, out, starter) if starter else [])
     return book

@@ -1,14 +1,15 @@
-"""Points that people give (``manual.csv``): which items, an empty sheet, and reading it back.
+"""Points that people give in a spreadsheet (``manual.csv``): an empty sheet, reading it back.
 
-The items are the master notebook's questions marked ``manual: true`` that carry points of their
-own (Q3's proof); written parts inside autograded questions carry none and get no column. The
-sheet is written once, one row per submission, and never overwritten once a value is in it.
+The columns are the master notebook's written items (``grader.report.written``), each with its
+points. The sheet is written once, one row per submission, and never overwritten once a value is
+in it. Marks given on the marking page need no column here; a value in the sheet overrides the
+page's for that answer (``grader.report.marks``).
 """
 
 import csv
 from pathlib import Path
 
-from grader.common.master_notebook import question_configs
+from grader.report.written import written_items
 
 MANUAL_CSV = "manual.csv"
 SUBMISSION = "submission"
@@ -19,12 +20,8 @@ class ManualPointsError(ValueError):
 
 
 def manual_items(master: Path) -> dict[str, float]:
-    """Manually graded questions with their points, in notebook order."""
-    return {
-        name: float(config.points)
-        for name, config in question_configs(master).items()
-        if config.manual and config.points
-    }
+    """The written items with their points, in notebook order."""
+    return {item.key: item.max_points for item in written_items(master)}
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -11,6 +11,7 @@ from grader.common.master_notebook import question_configs
 from grader.course import Course
 from grader.judge.hidden_tests import load_hidden_tests, possible_points
 from testsuite.helpers import COURSE, MASTER, ROOT
+from grader.report.written import written_items
 
 TRIVIAL = re.compile(r"^[\s()\[\]{},:]*$")
 
@@ -69,22 +70,57 @@ def test_drift_is_detected(tmp_path: Path) -> None:
 
 
 def test_points_agree_everywhere() -> None:
-    """Each question's points: its config, its heading, the intro, and its hidden tests' sum."""
+    """Each question's points: its configs (autograded + written), heading, intro, hidden tests."""
     master = nbformat.read(MASTER, as_version=4)
     configs = question_configs(MASTER).items()
     config = {name: c.points for name, c in configs if c.points is not None}
+    per_question: dict[str, float] = {}
+    for name, points in config.items():
+        number = re.match(r"q\d+", name)
+        assert number, name
+        per_question[number.group()] = per_question.get(number.group(), 0) + points
     headings = {
         f"q{number}": float(points)
         for cell in master.cells
         if cell.cell_type == "markdown"
         for number, points in re.findall(r"^## Question (\d+):.*\((\d+) points?\)", cell.source)
     }
-    assert config == headings and len(headings) == 5
+    assert per_question == headings and len(headings) == 5
     intro = master.cells[1].source
     listed = {f"q{n}": float(p) for n, p in re.findall(r"\*\*Q(\d+)\*\*[^(]*\((\d+)\)", intro)}
     assert listed == headings
     total = re.search(r"questions, (\d+) points", intro)
-    assert total and float(total.group(1)) == sum(headings.values())
+    assert total and float(total.group(1)) == sum(headings.values()) == 11
     hidden = load_hidden_tests(COURSE.hidden_tests)
     for name, possible in possible_points(hidden).items():
         assert possible == config[name], name
+    written = {item.key: item.max_points for item in written_items(MASTER)}
+    assert set(written) | set(possible_points(hidden)) == set(config)
+    # Every hidden case and written item is in quarter points, so a gradebook shows them cleanly.
+    cases = [case.points for tf in hidden.values() for case in tf.test_cases]
+    assert all(float(4 * points).is_integer() for points in [*cases, *written.values()])
+
+
+def test_written_prompts_state_their_points() -> None:
+    """The student reads each written part's points beside its question."""
+    student = "\n".join(
+        c.source for c in nbformat.read(ROOT / "homework.ipynb", as_version=4).cells
+    )
+    for item in written_items(MASTER):
+        if item.key == item.question:  # a whole question written (Q3): its heading says it
+            continue
+        points = f"{item.max_points:g} point" + ("" if item.max_points == 1 else "s")
+        assert re.search(rf"^\*\*{item.question.upper()}[^*]*\({points}\)\.\*\*", student, re.M)
+
+
+def test_rubrics_and_references_never_reach_students() -> None:
+    """The written items' reference answers and rubric sentences stay in the master."""
+    student = nbformat.read(ROOT / "homework.ipynb", as_version=4)
+    shown = "\n".join(cell.source for cell in student.cells)
+    public = "\n".join(path.read_text() for path in (ROOT / "tests").glob("*.py"))
+    for item in written_items(MASTER):
+        for paragraph in item.reference.split("\n\n"):
+            assert paragraph[:50] not in shown, item.key
+        for rubric in item.rubric:
+            assert rubric.text not in shown and rubric.text not in public, (item.key, rubric.key)
+    assert "```yaml" not in shown

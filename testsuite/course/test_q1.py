@@ -120,9 +120,9 @@ def graded(tmp_path: Path, source: str) -> tuple[dict[str, float], str]:
 @pytest.mark.parametrize("name", ["bias-free", "scalar bias"])
 def test_exact_adder_without_a_bias_vector_earns_the_point(tmp_path: Path, name: str) -> None:
     points, feedback = graded(tmp_path, MODULES[name])
-    assert points == {"q1": 1.0}
-    assert "## q1: 1 / 1" in feedback
-    assert "- PASS good_weights (0.5/0.5)" in feedback
+    assert points == {"q1": 0.5}  # all of its autograded points
+    assert "## q1: 0.5 / 0.5" in feedback
+    assert "- PASS good_weights (0.25/0.25)" in feedback
 
 
 def test_module_that_bypasses_layer_1_earns_nothing(tmp_path: Path) -> None:
@@ -130,12 +130,12 @@ def test_module_that_bypasses_layer_1_earns_nothing(tmp_path: Path) -> None:
     assert points == {"q1": 0.0}
     other = INPUTS["other_weight"][0]
     expected_line = (
-        "- FAIL adds_any_magnitude (0/0.5): FixedAddModule does not compute its output with "
+        "- FAIL adds_any_magnitude (0/0.25): FixedAddModule does not compute its output with "
         f"layer_1: with layer_1's weights set to {other} and bias {INPUTS['other_bias']:g}, it "
         "gives "
     )
     assert expected_line in feedback
     assert "Keep layer_1 as the linear layer that adds" in feedback
-    assert "- FAIL good_weights (0/0.5): the weights are right, but the module is not fixed" in (
+    assert "- FAIL good_weights (0/0.25): the weights are right, but the module is not fixed" in (
         feedback
     )

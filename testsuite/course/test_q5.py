@@ -254,10 +254,10 @@ def test_eval_every_100_steps_loses_the_curves_item_only() -> None:
         q5.BN_CURVE: flat_curve(0.95, every=100),
     }
     points, feedback = judged_feedback(submission(**sparse), "q5")
-    assert every_20 - points["q5"] == 0.5
-    assert "- PASS bn_ahead_early (0.5/0.5)" in feedback
+    assert every_20 - points["q5"] == 0.25
+    assert "- PASS bn_ahead_early (0.25/0.25)" in feedback
     assert (
-        "- FAIL curves_and_figure (0/0.5): `q5_plain_curve`: measure the held-out accuracy at "
+        "- FAIL curves_and_figure (0/0.25): `q5_plain_curve`: measure the held-out accuracy at "
         "least every 20 steps; there is no measurement between steps "
     ) in feedback
 

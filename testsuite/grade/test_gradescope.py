@@ -21,7 +21,7 @@ from grader.common.results import CaseResult, GradeRow, QuestionResult, Status
 from grader.course import Course
 from grader.grade import gradescope_entry as gradescope
 from grader.grade.data import verify_data_dir
-from grader.judge.hidden_tests import load_hidden_tests
+from grader.judge.hidden_tests import load_hidden_tests, possible_points
 from testsuite.helpers import EXAMPLES, ROOT
 
 COURSE = Course.load(ROOT)
@@ -193,15 +193,15 @@ def test_results_of_a_judged_submission() -> None:
     row = GradeRow(submission="homework", status=Status.OK, message="1 cell(s) raised errors")
     row.questions["q1"] = QuestionResult(
         name="q1",
-        possible=1.0,
+        possible=0.5,
         cases=[
-            CaseResult("good_weights", 0.5, 0.5, "passed"),
-            CaseResult("adds_any_magnitude", 0.5, 0.0, "wrong sum"),
+            CaseResult("good_weights", 0.25, 0.25, "passed"),
+            CaseResult("adds_any_magnitude", 0.25, 0.0, "wrong sum"),
         ],
     )
     public = {"q1": "q1 results: All test cases passed!", "q2": "q2 results: ... failed"}
     results = valid(gradescope.gradescope_results(row, tests, public))
-    assert results["score"] == 0.5
+    assert results["score"] == 0.25
     by_name = {test["name"]: test for test in results["tests"]}
     assert by_name["q1: adds_any_magnitude"]["output"] == "wrong sum"
     assert by_name["q1: good_weights"]["status"] == "passed"
@@ -210,7 +210,7 @@ def test_results_of_a_judged_submission() -> None:
     assert {t["max_score"] for t in public_entries} == {0}
     hidden = [t for t in results["tests"] if t["visibility"] == "after_published"]
     assert len(hidden) == sum(len(tf.test_cases) for tf in tests.values())
-    assert sum(t["max_score"] for t in hidden) == 9  # every hidden check, judged or not
+    assert sum(t["max_score"] for t in hidden) == 6.5  # every hidden check, judged or not
     assert "1 cell(s) raised errors" in results["output"]
 
 
@@ -257,9 +257,10 @@ def run_autograder(tmp_path: Path, submitted: dict[str, Path], course: Course = 
 def test_gradescope_gives_the_solution_full_points(tmp_path: Path) -> None:
     results = run_autograder(tmp_path, {"homework.ipynb": EXAMPLES / "solution.ipynb"})
     hidden = [t for t in results["tests"] if t["visibility"] == "after_published"]
-    assert results["score"] == sum(t["max_score"] for t in hidden) == 9
+    autograded = sum(possible_points(load_hidden_tests(COURSE.hidden_tests)).values())
+    assert results["score"] == sum(t["max_score"] for t in hidden) == autograded == 6.5
     assert all(t["status"] == "passed" for t in results["tests"]), results
-    assert "Autograded points: 9 / 9" in results["output"]
+    assert "Autograded points: 6.5 / 6.5" in results["output"]
 
 
 @pytest.mark.slow

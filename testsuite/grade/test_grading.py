@@ -1,6 +1,7 @@
 """End to end: the real `python -m grader grade` on examples, broken and hostile submissions."""
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,8 +56,8 @@ def test_blank_notebook_earns_nothing(graded_examples: GradedRun) -> None:
 def test_partly_wrong_loses_what_it_got_wrong(graded_examples: GradedRun) -> None:
     feedback = (graded_examples.out / "feedback" / "partly_wrong.md").read_text()
     assert points(graded_examples, "partly_wrong.ipynb", "q2") < 3  # unscaled: strict tier fails
-    assert "FAIL bn_architecture (0/0.5)" in feedback  # BN after the sigmoid
-    assert "PASS plain_architecture (0.5/0.5)" in feedback
+    assert "FAIL bn_architecture (0/0.25)" in feedback  # BN after the sigmoid
+    assert "PASS plain_architecture (0.25/0.25)" in feedback
 
 
 def test_kept_hardtanh_loses_q1(graded_examples: GradedRun) -> None:
@@ -126,11 +127,15 @@ def test_grade_help() -> None:
     assert result.returncode == 0 and "--timeout" in result.stdout
 
 
-def test_canvas_bulk_download(graded_examples: GradedRun) -> None:
+def test_canvas_bulk_download(graded_examples: GradedRun, tmp_path: Path) -> None:
     out = graded_examples.out
     assert (out / "pdfs" / "doejane_101_201_homework.pdf").read_bytes() == b"%PDF-1.4 jane"
     assert "only a PDF" in graded_examples.rows["roejohn_LATE_102_203_homework.pdf"]["message"]
-    with (out / "canvas_grades.csv").open() as handle:
+    assert not (out / "canvas_grades.csv").exists()  # written answers not marked yet
+    shutil.copytree(out / "results", tmp_path / "results")
+    command = [sys.executable, "-m", "grader", "report", "--out", str(tmp_path), "--partial"]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    with (tmp_path / "canvas_grades.csv").open() as handle:
         rows = list(csv.reader(handle))
     assert rows[0][:2] == ["Student", "ID"]
     assert rows[1:] == [["doejane", "101", "", "", "", "0"], ["roejohn", "102", "", "", "", "0"]]

@@ -42,20 +42,25 @@ def items(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
 
 def test_master_notebook_names_the_manual_items() -> None:
     assert manual.manual_items(MASTER) == {
-        "q3": 2.0
-    }  # the written parts carry no points of their own
+        "q1_explanation": 0.5, "q2_difficulties": 0.5, "q3": 2.0,
+        "q4_explanation": 0.5, "q5_analysis": 1.0,
+    }  # fmt: skip
 
 
 def test_grades_csv_columns_come_from_the_points(tmp_path: Path, items) -> None:
     write_report(ROWS, POSSIBLE, tmp_path, "HW", MASTER)
     rows = {row["submission"]: row for row in read_csv(tmp_path / "grades.csv")}
     assert list(rows["cheat.ipynb"]) == [
-        "submission", "alpha", "beta", "total", "late", "status", "message",
+        "submission", "alpha", "beta", "autograded", "proof", "manual", "total",
+        "deduction", "policy", "late", "status", "message",
     ]  # fmt: skip
-    assert rows["roejohn_LATE_102_203_hw.ipynb"] | {"message": ""} == {
-        "submission": "roejohn_LATE_102_203_hw.ipynb",
-        "alpha": "1", "beta": "0.5", "total": "1.5", "late": "yes", "status": "ok", "message": "",
+    late = rows["roejohn_LATE_102_203_hw.ipynb"]
+    assert late | {"message": "", "policy": ""} == {
+        "submission": "roejohn_LATE_102_203_hw.ipynb", "alpha": "1", "beta": "0.5",
+        "autograded": "1.5", "proof": "", "manual": "", "total": "0", "deduction": "1.5",
+        "policy": "", "late": "yes", "status": "ok", "message": "",
     }  # fmt: skip
+    assert late["policy"].startswith("submitted late: not graded, 0 points")
     assert rows["broken.ipynb"]["total"] == "0" and rows["broken.ipynb"]["late"] == "no"
     assert list(rows) == sorted(rows)
 
@@ -75,18 +80,30 @@ def test_manual_points_join_grades_and_canvas_import(tmp_path: Path, items) -> N
         "submission,proof\ndoejane_101_201_hw.ipynb,2\nroejohn_LATE_102_203_hw.ipynb,0.5\n"
         "cheat.ipynb,\nbroken.ipynb,\n"
     )
-    write_report(ROWS, POSSIBLE, tmp_path, "HW 1", MASTER)
+    book = write_report(ROWS, POSSIBLE, tmp_path, "HW 1", MASTER)
     rows = {row["submission"]: row for row in read_csv(tmp_path / "grades.csv")}
     jane = rows["doejane_101_201_hw.ipynb"]
-    assert list(jane)[1:6] == ["alpha", "beta", "autograded", "proof", "total"]
-    assert (jane["autograded"], jane["proof"], jane["total"]) == ("3", "2", "5")
+    assert list(jane)[1:7] == ["alpha", "beta", "autograded", "proof", "manual", "total"]
+    assert (jane["autograded"], jane["proof"], jane["manual"], jane["total"]) == (
+        "3",
+        "2",
+        "2",
+        "5",
+    )
     assert rows["cheat.ipynb"]["proof"] == "" and rows["cheat.ipynb"]["total"] == "0"
+    # cheat and broken are not marked: no Canvas import unless asked for a partial one.
+    assert not (tmp_path / "canvas_grades.csv").exists()
+    assert book.canvas.startswith("not written: 2 written answer(s) are not marked yet")
+    book = write_report(ROWS, POSSIBLE, tmp_path, "HW 1", MASTER, partial=True)
+    assert book.canvas.startswith("PARTIAL: 2 student(s), 2 written answer(s) not marked yet")
+    assert "Canvas import: PARTIAL" in (tmp_path / "class_report.md").read_text()
     with (tmp_path / "canvas_grades.csv").open() as handle:
         canvas = list(csv.reader(handle))
     assert canvas[0][-1] == "HW 1"
-    assert [(row[0], row[-1]) for row in canvas[1:]] == [("doejane", "5"), ("roejohn", "2")]
+    assert [(row[0], row[-1]) for row in canvas[1:]] == [("doejane", "5"), ("roejohn", "0")]
     feedback = (tmp_path / "feedback" / "doejane_101_201_hw.md").read_text()
-    assert "- proof: 2" in feedback
+    assert "### proof: 2 / 2" in feedback and "- Points given by hand (manual.csv)." in feedback
+    assert "Total: **5 / 5**" in feedback
 
 
 @pytest.mark.parametrize(
@@ -120,7 +137,8 @@ def test_class_report_numbers_plots_and_who_needs_a_person(tmp_path: Path, items
         "1",
         "2",
     )
-    assert stats["total"]["mean"] == "1.12" and stats["total"]["median"] == "0.75"
+    assert stats["total"]["mean"] == "0.75" and stats["total"]["median"] == "0"  # roejohn: late
+    assert stats["proof"]["n"] == "0"  # nothing marked yet
     for column in ("alpha", "beta", "total"):
         image = imread(tmp_path / "plots" / f"{column}.png")
         assert image.shape[0] > 100 and image.shape[1] > 100

@@ -1,0 +1,18 @@
+// MathJax 2 (Debian's libjs-mathjax, served from this app): typesets only class="math"
+// elements, which the server writes around the answers' $...$; Safe.js refuses \href to
+// javascript: and other unsafe TeX.
+window.MathJax = {
+  skipStartupTypeset: true,
+  jax: ["input/TeX", "output/CommonHTML"],
+  extensions: ["tex2jax.js", "Safe.js"],
+  TeX: { extensions: ["AMSmath.js", "AMSsymbols.js", "noErrors.js", "noUndefined.js"] },
+  tex2jax: {
+    inlineMath: [["\\(", "\\)"]],
+    displayMath: [["\\[", "\\]"]],
+    processEscapes: false,
+    processClass: "math",
+    ignoreClass: "tex2jax_ignore",
+  },
+  showMathMenu: false,
+  messageStyle: "none",
+};
