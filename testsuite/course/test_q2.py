@@ -360,7 +360,7 @@ def test_hand_set_q2_model_without_a_procedure_scores_zero() -> None:
     assert (
         "- FAIL mse_beats_baseline (0/1): the grader could not retrain your procedure "
         "(`build_q2_model()`, then `train_q2(model, train_set, test_set)`): TypeError: "
-        "build_q2_model() returned a NoneType, not a torch.nn.Sequential"
+        "build_q2_model() returned a NoneType, not a torch.nn.Module"
     ) in feedback
 
 
