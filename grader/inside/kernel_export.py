@@ -112,17 +112,26 @@ def _functional_layers() -> dict[Any, type]:
     return {function: layer for functions, layer in pairs for function in functions}
 
 
+def _line(number: Any, code: str | None) -> str:
+    return f"line {number}: `{code.strip()}`" if code and code.strip() else f"line {number}"
+
+
 def _where(stack_trace: str | None) -> str:
-    """``line N: `code``` of the student's frame in an fx stack trace ('' if none)."""
+    """``, line N: `code``` of the student's last frame in an fx stack trace ('' if none)."""
     import os
     import re
 
     import torch
 
     torch_dir = os.path.dirname(torch.__file__)
-    frames = re.findall(r'File "([^"]*)", line (\d+), in [^\n]*\n\s*([^\n]*)', stack_trace or "")
-    own = [(line, code) for file, line, code in frames if not file.startswith(torch_dir)]
-    return f", line {own[-1][0]}: `{own[-1][1].strip()}`" if own else ""
+    found = ""
+    lines = (stack_trace or "").splitlines()
+    for index, text in enumerate(lines):
+        frame = re.match(r'\s*File "([^"]*)", line (\d+), in ', text)
+        if frame and not frame.group(1).startswith(torch_dir):
+            code = lines[index + 1] if index + 1 < len(lines) else ""
+            found = _line(frame.group(2), "" if code.lstrip().startswith("File ") else code)
+    return f", {found}" if found else ""
 
 
 def _op_name(node: Any) -> str:
@@ -166,7 +175,7 @@ def _trace(model: Any, layer_args: dict[str, list[str]]) -> Any:
             and frame.filename != __file__
             and frame.name != "_trace"
         ]
-        where = f" at line {own[-1].lineno}: `{(own[-1].line or '').strip()}`" if own else ""
+        where = f" at {_line(own[-1].lineno, own[-1].line)}" if own else ""
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise _NotAChain(f"torch.fx cannot trace its forward{where} ({reason})") from None
     return graph
