@@ -172,8 +172,7 @@ def _trace(model: Any, layer_args: dict[str, list[str]]) -> Any:
             frame
             for frame in traceback.extract_tb(error.__traceback__)
             if not frame.filename.startswith(str(Path(torch.__file__).parent))
-            and frame.filename != __file__
-            and frame.name != "_trace"
+            and frame.filename != _trace.__code__.co_filename  # the exporter's own frames
         ]
         where = f" at {_line(own[-1].lineno, own[-1].line)}" if own else ""
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__

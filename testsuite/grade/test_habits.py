@@ -74,13 +74,36 @@ q4_4_shapes = ((29, 29), (264, 264))
 """
 
 
+IF_CELL = """
+class Branching(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 1)
+
+    def forward(self, x):
+        if x.abs().max() > 1:
+            x = x / 1000
+        return self.fc(x)
+
+
+q2_model = Branching()
+"""
+
+
 @pytest.mark.slow
 def test_own_modules_and_int_kernels_get_their_points(tmp_path: Path) -> None:
     notebook = with_cell(EXAMPLES / "blank.ipynb", HABITS_CELL, tmp_path / "habits.ipynb")
-    graded = run_grader([notebook], tmp_path / "out")
+    branching = with_cell(EXAMPLES / "blank.ipynb", IF_CELL, tmp_path / "branching.ipynb")
+    graded = run_grader([notebook, branching], tmp_path / "out", "--jobs", "2")
     row = graded.rows["habits.ipynb"]
     feedback = (graded.out / "feedback" / "habits.md").read_text()
     assert row["status"] == "ok", row
     assert (float(row["q2"]), float(row["q4"])) == (3.0, 2.0), feedback
     for item in ("plain_architecture", "bn_architecture"):  # untrained: the rest of Q5 fails
         assert f"- PASS {item} (0.5/0.5)" in feedback
+    assert float(graded.rows["branching.ipynb"]["q2"]) == 0
+    assert (
+        "`q2_model` could not be graded: TypeError: Branching is not a chain of allowed layers: "
+        "torch.fx cannot trace its forward at line 7: `if x.abs().max() > 1:` (symbolically "
+        "traced variables cannot be used as inputs to control flow)"
+    ) in (graded.out / "feedback" / "branching.md").read_text()
