@@ -531,8 +531,10 @@ class NotSequential(nn.Module):
 
 def test_public_tests_reject_broken_answers() -> None:
     tests = public_tests()
-    with pytest.raises(AssertionError, match="not a Sequential"):
+    with pytest.raises(AssertionError, match="multiplies values computed from the input"):
         tests["test_q2_model_layers"](NotSequential(), torch)
+    with pytest.raises(AssertionError, match=r"not a torch\.nn\.Module"):
+        tests["test_q2_model_layers"](lambda x: x, torch)
     with pytest.raises(AssertionError, match="not an allowed layer"):
         tests["test_q2_model_layers"](nn.Sequential(NotSequential()), torch)
     with pytest.raises(AssertionError, match=r"\(3, 1\)"):
