@@ -19,8 +19,18 @@ def test_q2_model_layers(q2_model, torch):
         return
     allowed = {'Linear', 'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh', 'ELU', 'GELU', 'SiLU', 'Softplus', 'BatchNorm1d', 'LayerNorm', 'Dropout', 'Identity', 'Flatten', 'Scale'}
     kind = type(q2_model).__name__
-    assert isinstance(q2_model, torch.nn.Sequential), f'q2_model is a {kind}, not a Sequential'
-    for index, layer in enumerate(q2_model):
+    assert isinstance(q2_model, torch.nn.Module), f'q2_model is a {kind}, not a torch.nn.Module'
+    if isinstance(q2_model, torch.nn.Sequential):
+        layers = list(q2_model)
+    else:
+        try:
+            graph = torch.fx.symbolic_trace(q2_model).graph
+        except Exception as error:
+            raise AssertionError(f"torch.fx cannot trace q2_model's forward: {error}") from None
+        layers = [q2_model.get_submodule(n.target) for n in graph.nodes if n.op == 'call_module']
+        products = [n for n in graph.nodes if getattr(n.target, '__name__', n.target) in ('mul', 'matmul', 'pow') and sum((isinstance(a, torch.fx.Node) for a in n.args)) > 1]
+        assert not products, "q2_model's forward multiplies values computed from the input"
+    for index, layer in enumerate(layers):
         name = type(layer).__name__
         genuine = name == 'Scale' or type(layer).__module__.startswith('torch.nn.')
         assert name in allowed and genuine, f'layer {index} ({name}) is not an allowed layer'

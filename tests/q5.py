@@ -18,9 +18,22 @@ def test_architectures(q5_plain_model, q5_bn_model, torch):
     if q5_plain_model is None or q5_plain_model is ... or q5_bn_model is None or (q5_bn_model is ...):
         return
     nn = torch.nn
+    as_layers = {'sigmoid': nn.Sigmoid(), 'view': nn.Flatten(), 'reshape': nn.Flatten(), 'flatten': nn.Flatten()}
+
+    def chain(model):
+        """The layers in order; your own module traced with torch.fx, as the grader does."""
+        if isinstance(model, nn.Sequential):
+            return list(model)
+        try:
+            nodes = torch.fx.symbolic_trace(model).graph.nodes
+        except Exception as error:
+            raise AssertionError(f'torch.fx cannot trace the forward: {error}') from None
+        names = [(n.op, n.target if n.op != 'call_function' else n.target.__name__) for n in nodes]
+        return [model.get_submodule(name) if op == 'call_module' else as_layers[name] for op, name in names if op == 'call_module' or name in as_layers]
     for name, model, with_bn in [('q5_plain_model', q5_plain_model, False), ('q5_bn_model', q5_bn_model, True)]:
-        assert isinstance(model, nn.Sequential), f'{name} must be a torch.nn.Sequential'
-        layers = list(model)[1:] if len(model) and isinstance(model[0], nn.Flatten) else list(model)
+        assert isinstance(model, nn.Module), f'{name} must be a torch.nn.Module'
+        layers = [layer for layer in chain(model) if not isinstance(layer, (nn.Identity, nn.Dropout))]
+        layers = layers[1:] if layers and isinstance(layers[0], nn.Flatten) else layers
         kinds = [type(layer).__name__ for layer in layers]
         hidden = ['Linear', 'BatchNorm1d', 'Sigmoid'] if with_bn else ['Linear', 'Sigmoid']
         assert kinds == hidden * 3 + ['Linear'], f"{name}: expected (Flatten,) {' -> '.join(hidden)} three times, then Linear; got {' -> '.join(kinds)}"
@@ -36,7 +49,7 @@ def test_output_shapes(q5_plain_model, q5_bn_model, torch):
     for name, model in [('q5_plain_model', q5_plain_model), ('q5_bn_model', q5_bn_model)]:
         twin = copy.deepcopy(model).eval()
         images = torch.rand(7, 1, 28, 28)
-        if not isinstance(twin[0], torch.nn.Flatten):
+        if not isinstance(next(twin.children(), None), torch.nn.Flatten):
             images = images.flatten(1)
         with torch.no_grad():
             output = twin(images)

@@ -1,7 +1,9 @@
-"""Models as data: a whitelisted ``torch.nn.Sequential`` described by its layers and weights.
+"""Models as data: a chain of whitelisted ``torch.nn`` layers, described by its layers and weights.
 
-A student's model leaves the sandbox only as a ``ModelSpec``; the judge rebuilds it from genuine
-``torch.nn`` classes, so no code from the submission ever runs in the judge.
+A student's model leaves the sandbox only as a ``ModelSpec``: a ``torch.nn.Sequential`` is read
+layer by layer, a module of the student's own is traced there with torch.fx into the same chain
+(``grader.inside.kernel_export``). The judge rebuilds it as a Sequential of genuine ``torch.nn``
+classes, so no code from the submission ever runs in the judge.
 """
 
 import math
@@ -46,6 +48,16 @@ ALLOWED_LAYERS: dict[str, type[nn.Module]] = {
         Scale,
     )
 }
+
+# Layers that change nothing in eval mode, where the judge runs every model: a placeholder
+# ``Identity`` (e.g. where the BN network has its BatchNorm1d) or a ``Dropout`` is no mistake.
+NO_OP_LAYERS: tuple[type[nn.Module], ...] = (nn.Identity, nn.Dropout)
+
+
+def computing_layers(model: nn.Sequential) -> list[nn.Module]:
+    """The layers of a rebuilt model without its eval-mode no-ops (``NO_OP_LAYERS``)."""
+    return [layer for layer in model if not isinstance(layer, NO_OP_LAYERS)]
+
 
 # Constructor arguments of each layer, read back from the attributes of the same name.
 LAYER_ARGS: dict[str, tuple[str, ...]] = {

@@ -5,8 +5,8 @@ per autograded question of the master notebook). A question named ``qN`` may hav
 ``qN.py`` in the course's questions folder (``course.toml``; loaded by path) that declares
 everything the pipeline needs about it; every name is optional:
 
-- ``VALUES``, ``MODELS``, ``FILES``: notebook variables (plain values, ``torch.nn.Sequential``
-  models) and files the in-kernel exporter copies out of the sandbox;
+- ``VALUES``, ``MODELS``, ``FILES``: notebook variables (plain values, models: chains of
+  whitelisted ``torch.nn`` layers) and files the in-kernel exporter copies out of the sandbox;
 - ``PROBES``: ``Probe``s, code the kernel runs after the notebook on inputs the grader draws for
   each submission (Q1 runs ``FixedAddModule`` on secret pairs, Q2 retrains the procedure);
 - ``prepare(data_dir)``: loads the judge's own data before any student code runs (``data_dir``

@@ -41,10 +41,11 @@ Earlier measurements of the notebook's own model (judge seeds 1000+s, same bench
 - the reference trained on the hand-out's buggy (-1e6, 1e6) generator: 5.4e16-2.2e17 (seeds 0-4).
 - constant 0: 1.11e11; parameter-free models: re-initialised MSE / MSE = 1.
 
-Re-initialisation gate: the judge rebuilds a model from genuine torch.nn classes (a
-non-Sequential or non-whitelisted model cannot be exported and fails every tier with the
-exporter's reason), then re-initialises all its parameters (``reset_parameters`` on every layer
-that has one; BatchNorm running statistics included) with REINIT_SEEDS seeds. If any
+Re-initialisation gate: the judge rebuilds a model from genuine torch.nn classes (a model that is
+not a chain of whitelisted layers, e.g. one whose forward multiplies its inputs, cannot be
+exported and fails every tier with the exporter's reason), then re-initialises all its
+parameters (``reset_parameters`` on every layer that has one; BatchNorm running statistics
+included) with REINIT_SEEDS seeds. If any
 re-initialised copy has an MSE below REINIT_FACTOR times the model's own MSE, the accuracy did
 not come from training and every tier fails. A random network predicts about 0, so its MSE is
 at least about the baseline (1.07e11 the lowest seen), while passing the loosest tier needs an
@@ -167,9 +168,9 @@ def retrain_procedure(namespace: dict, inputs: dict) -> dict:
     test_set = MultiplyDataset(inputs["test_size"], seed=inputs["test_seed"])
     torch.manual_seed(inputs["model_seed"])
     model = namespace["build_q2_model"]()
-    if not isinstance(model, torch.nn.Sequential):
+    if not isinstance(model, torch.nn.Module):
         kind = type(model).__name__
-        raise TypeError(f"build_q2_model() returned a {kind}, not a torch.nn.Sequential")
+        raise TypeError(f"build_q2_model() returned a {kind}, not a torch.nn.Module")
     initial = copy.deepcopy(model)
     start = time.perf_counter()
     namespace["train_q2"](model, train_set, test_set)

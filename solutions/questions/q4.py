@@ -36,14 +36,18 @@ class YouNet(torch.nn.Module):
 
 
 def _kernel(submission, name: str) -> tuple[int, int]:
-    """A (height, width) pair of positive ints."""
+    """A (height, width) pair of positive ints; an int k is PyTorch's shorthand for (k, k)."""
     value = submission.value(name)
+    if type(value) is int:
+        value = [value, value]
     valid = (
         isinstance(value, list)
         and len(value) == 2
         and all(type(side) is int and 1 <= side <= MAX_KERNEL for side in value)
     )
-    assert valid, f"`{name}` must be a (height, width) tuple of positive ints, got {value!r}"
+    assert valid, (
+        f"`{name}` must be a (height, width) tuple of positive ints (or one int), got {value!r}"
+    )
     return value[0], value[1]
 
 

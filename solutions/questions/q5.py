@@ -32,6 +32,10 @@ instead of 20 (46 points in the window) lose the curves item only. Reference see
 by 0 give 0.0999 / 0.1006: "BN above plain" alone passes that by chance, the floor does not
 (the paper's BN curve is at 0.956 by 5K steps; every BN run above averages >= 0.90).
 
+Architecture: the layers in order, once the eval-mode no-ops (Identity, Dropout) are left out; a
+module of the student's own arrives traced into the same chain (``x.view(x.size(0), -1)`` as a
+Flatten, ``torch.sigmoid`` as a Sigmoid).
+
 Curves: lists of (int step, accuracy in [0, 1]) with strictly increasing steps, at most
 MAX_GAP = 20 steps apart (from step 0), the last at step >= 49,980 (so counting steps from 0 or
 from 1 both pass). Figure: a PNG that PIL decodes, sides of 100 to 6,000 pixels, not blank.
@@ -49,6 +53,7 @@ from PIL import Image
 from torch import nn
 
 from grader.judge.exported_answers import ExportedAnswers
+from grader.judge.modelspec import computing_layers
 
 PLAIN_MODEL = "q5_plain_model"
 BN_MODEL = "q5_bn_model"
@@ -111,7 +116,7 @@ def _describe(kinds: list[type[nn.Module]]) -> str:
 
 
 def _check_architecture(name: str, model: nn.Sequential, batch_norm: bool) -> None:
-    layers = list(model)
+    layers = computing_layers(model)  # Identity and Dropout change nothing in eval mode
     if layers and isinstance(layers[0], nn.Flatten):
         flatten = layers.pop(0)
         assert (flatten.start_dim, flatten.end_dim) == (1, -1), (
@@ -121,7 +126,7 @@ def _check_architecture(name: str, model: nn.Sequential, batch_norm: bool) -> No
     got = [type(layer) for layer in layers]
     assert got == expected, (
         f"`{name}` must be (Flatten ->) {_describe(_hidden_block(batch_norm))}, three times, then "
-        f"Linear; got {_describe(got)}"
+        f"Linear (Identity and Dropout layers aside); got {_describe(got)}"
     )
     linears = [layer for layer in layers if isinstance(layer, nn.Linear)]
     sizes = [(layer.in_features, layer.out_features) for layer in linears]
@@ -152,7 +157,7 @@ def check_bn_architecture(submission: ExportedAnswers) -> None:
 def mnist_accuracy(model: nn.Module, name: str = "the model") -> float:
     """Accuracy of an eval-mode model on the 10,000 MNIST test images."""
     images, labels = mnist_test_set()
-    first = next(iter(model.children()), None)
+    first = next(iter(computing_layers(model)), None)
     if not isinstance(first, nn.Flatten):
         images = images.flatten(1)
     correct = 0

@@ -5,12 +5,20 @@ is still missing, with no Python internals; Q3's check says it is graded by hand
 """
 
 import re
+from collections.abc import Callable
 
 import nbformat
 import pytest
+import torch
+from torch import nn
 
 from grader.course import OTTER_OBJECT
-from testsuite.helpers import GradedRun
+from testsuite.course.test_q2 import IF_NET, TUTORIAL_NET, own_module_student
+from testsuite.course.test_q5 import TutorialNet
+from testsuite.helpers import GradedRun, question_module
+from testsuite.notebook_code import MASTER_NOTEBOOK
+
+q4 = question_module("q4")
 
 INTERNALS = re.compile(r"NoneType|ellipsis|unpack|Traceback|object has no attribute")
 
@@ -53,3 +61,36 @@ def test_solution_passes_every_public_check(graded_examples: GradedRun) -> None:
     assert sorted(checks) == ["q1", "q2", "q3", "q4", "q5"]
     for question, text in checks.items():
         assert "All test cases passed" in text, f"{question}:\n{text}"
+
+
+def public_check(name: str) -> Callable[..., None]:
+    """A public test function of the master notebook, run here on hand-made answers."""
+    cells = nbformat.read(str(MASTER_NOTEBOOK), as_version=4).cells
+    scope: dict = {}
+    exec(next(cell.source for cell in cells if f"def {name}(" in cell.source), scope)
+    return scope[name]
+
+
+def test_public_checks_accept_what_the_grader_accepts() -> None:
+    """Own modules traced by torch.fx, Identity/Dropout placeholders, int kernels."""
+    torch.manual_seed(0)
+    tutorial = (TutorialNet(), TutorialNet(batch_norm=True))
+    hidden = [nn.Linear(100, 100), nn.Identity(), nn.Sigmoid(), nn.Dropout()]
+    plain = nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.Sigmoid(), *hidden, *hidden)
+    placeholders = (nn.Sequential(*plain, nn.Linear(100, 10)), TutorialNet(batch_norm=True))
+    for plain, bn in (tutorial, placeholders):
+        public_check("test_architectures")(plain, bn, torch)
+        public_check("test_output_shapes")(plain, bn, torch)
+    q2_net = own_module_student(TUTORIAL_NET, train=False)["q2_model"]
+    public_check("test_q2_model_layers")(q2_net, torch)
+    public_check("test_q2_model_output_shape")(q2_net, torch)
+    public_check("test_part_1_shapes")(q4.YouNet, 229, 229, torch)
+    public_check("test_part_2_shapes")(q4.YouNet, 40, (40, 40), torch)
+
+
+def test_public_checks_refuse_what_torch_fx_cannot_trace() -> None:
+    data_if = own_module_student(IF_NET, train=False)["q2_model"]
+    with pytest.raises(AssertionError, match=r"torch\.fx cannot trace q2_model.s forward"):
+        public_check("test_q2_model_layers")(data_if, torch)
+    with pytest.raises(AssertionError, match="q5_plain_model: expected"):
+        public_check("test_architectures")(TutorialNet(batch_norm=True), TutorialNet(), torch)

@@ -6,7 +6,9 @@ the real exporter. Trained models are cached per seed (reference ~4 s, sample st
 CPU core), so the file takes about a minute.
 """
 
+import hashlib
 import inspect
+import linecache
 import re
 import tempfile
 from collections.abc import Iterator
@@ -360,7 +362,7 @@ def test_hand_set_q2_model_without_a_procedure_scores_zero() -> None:
     assert (
         "- FAIL mse_beats_baseline (0/1): the grader could not retrain your procedure "
         "(`build_q2_model()`, then `train_q2(model, train_set, test_set)`): TypeError: "
-        "build_q2_model() returned a NoneType, not a torch.nn.Sequential"
+        "build_q2_model() returned a NoneType, not a torch.nn.Module"
     ) in feedback
 
 
@@ -390,6 +392,89 @@ def test_procedure_tuned_to_one_seed_loses_the_points() -> None:
     retrained = "- FAIL mse_strict (0/0.75): retrained by the grader (`build_q2_model()` with "
     assert retrained in feedback
     assert "your procedure's model has test MSE" in feedback
+
+
+TUTORIAL_NET = """
+import torch.nn.functional as F
+
+
+class Net(torch.nn.Module):
+    def __init__(self, hidden=64):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(2, hidden)
+        self.fc2 = torch.nn.Linear(hidden, hidden)
+        self.fc3 = torch.nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        x = x.view(x.size(0), -1) / 1000
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x) * 1e6
+
+
+def build_q2_model(hidden=64):
+    return Net(hidden)
+"""
+PRODUCT_NET = TUTORIAL_NET.replace(
+    "x = x.view(x.size(0), -1) / 1000", "x = x[:, :1] * x[:, 1:] / 1e6"
+).replace("Linear(2, hidden)", "Linear(1, hidden)")
+IF_NET = TUTORIAL_NET.replace(
+    "x = x.view(x.size(0), -1) / 1000", "if x.abs().max() > 1:\n            x = x / 1000"
+)
+
+
+def own_module_student(source: str, train: bool = True) -> dict[str, Any]:
+    """The reference namespace with ``source`` run as a notebook cell (its lines in linecache,
+    as IPython keeps them), and ``q2_model`` built and trained by the reference ``train_q2``."""
+    namespace = dict(lib())
+    filename = f"<cell {hashlib.sha256(source.encode()).hexdigest()[:8]}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    with one_thread():
+        torch.manual_seed(0)
+        model = namespace["build_q2_model"]()
+        dataset = lib()["MultiplyDataset"]
+        if train:
+            namespace["train_q2"](model, dataset(10_000, seed=0), dataset(2_000, seed=1))
+    return namespace | {q2.MODEL: model}
+
+
+def line_of(source: str, code: str) -> int:
+    return next(n for n, line in enumerate(source.splitlines(), 1) if line.strip() == code)
+
+
+def test_tutorial_style_module_gets_full_points() -> None:
+    """``class Net(nn.Module)``, x.view(x.size(0), -1), F.relu, scaling in forward: 3 of 3."""
+    points, feedback = q2_feedback(own_module_student(TUTORIAL_NET))
+    assert points == 3, feedback
+
+
+def test_module_multiplying_its_inputs_scores_zero_and_is_flagged() -> None:
+    points, feedback = q2_feedback(own_module_student(PRODUCT_NET, train=False))
+    assert points == 0
+    code = "x = x[:, :1] * x[:, 1:] / 1e6"
+    refusal = (
+        f"Net is not a chain of allowed layers: `mul`, line {line_of(PRODUCT_NET, code)}: "
+        f"`{code}`: it multiplies values computed from the input"
+    )
+    assert (
+        f"- FAIL mse_beats_baseline (0/1): `q2_model` could not be graded: TypeError: {refusal}"
+        in (feedback)
+    )
+    assert [finding.split(": `")[1] for finding in q2.review(PRODUCT_NET)] == [
+        "x[:, :1] * x[:, 1:]` in forward()"
+    ]
+
+
+def test_module_with_an_if_on_the_data_is_refused_with_the_reason() -> None:
+    points, feedback = q2_feedback(own_module_student(IF_NET, train=False))
+    assert points == 0
+    line = line_of(IF_NET, "if x.abs().max() > 1:")
+    assert (
+        "`q2_model` could not be graded: TypeError: Net is not a chain of allowed layers: "
+        f"torch.fx cannot trace its forward at line {line}: `if x.abs().max() > 1:` (symbolically "
+        "traced variables cannot be used as inputs to control flow)"
+    ) in feedback
 
 
 def test_review_flags_weight_writes_only_in_the_procedure() -> None:
@@ -446,8 +531,10 @@ class NotSequential(nn.Module):
 
 def test_public_tests_reject_broken_answers() -> None:
     tests = public_tests()
-    with pytest.raises(AssertionError, match="not a Sequential"):
+    with pytest.raises(AssertionError, match="multiplies values computed from the input"):
         tests["test_q2_model_layers"](NotSequential(), torch)
+    with pytest.raises(AssertionError, match=r"not a torch\.nn\.Module"):
+        tests["test_q2_model_layers"](lambda x: x, torch)
     with pytest.raises(AssertionError, match="not an allowed layer"):
         tests["test_q2_model_layers"](nn.Sequential(NotSequential()), torch)
     with pytest.raises(AssertionError, match=r"\(3, 1\)"):

@@ -3,7 +3,7 @@
 import pytest
 
 from grader.judge.exported_answers import ExportedAnswers
-from testsuite.helpers import question_module
+from testsuite.helpers import export_in_process, judged_feedback, question_module
 from testsuite.notebook_code import MASTER_NOTEBOOK, same_class
 
 q4 = question_module("q4")
@@ -77,3 +77,22 @@ def test_missing_answer_is_reported() -> None:
     data = ExportedAnswers(values={}, problems={"q4_3_shapes": "values of type X cannot be graded"})
     with pytest.raises(AssertionError, match="cannot be graded"):
         q4.check_part_3(data)
+
+
+def test_int_kernels_are_square_kernels_in_every_part(tmp_path) -> None:
+    """``kernel_1 = 229`` is PyTorch's shorthand for (229, 229): 2 of 2 (before: 0 of 2)."""
+    namespace = {
+        "q4_1_kernel_1": 229,
+        "q4_1_kernel_2": 229,
+        "q4_2_kernel_1": 40,
+        "q4_2_kernel_2": 40,
+        "q4_3_shapes": ((28, 28), (256, 256)),
+        "q4_4_shapes": ((29, 29), (264, 264)),
+    }
+    points, feedback = judged_feedback(export_in_process(namespace, tmp_path, ["q4"], {}), "q4")
+    assert points == {"q4": 2.0}, feedback
+    mixed = submission(q4_2_kernel_1=40, q4_2_kernel_2=[40, 40])
+    for check in CHECKS:
+        check(mixed)
+    with pytest.raises(AssertionError, match="part 2: with kernels"):
+        q4.check_part_2(submission(q4_2_kernel_1=41))

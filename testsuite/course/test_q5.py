@@ -10,10 +10,12 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
@@ -22,7 +24,7 @@ from grader.grade.data import default_data_dir, verify_data_dir
 from grader.judge.exported_answers import ExportedAnswers
 from grader.judge.modelspec import spec_from_module
 from testsuite import notebook_code
-from testsuite.helpers import COURSE, judged_feedback, question_module
+from testsuite.helpers import COURSE, export_in_process, judged_feedback, question_module
 
 q5 = question_module("q5")
 
@@ -179,6 +181,77 @@ def test_wrong_sizes_and_bn_options_fail() -> None:
 def test_missing_model_fails() -> None:
     with pytest.raises(AssertionError, match="q5_bn_model"):
         q5.check_bn_architecture(submission())
+
+
+# Students' habits: no-op placeholders, their own nn.Module ---------------------------------
+
+
+class TutorialNet(nn.Module):
+    """PyTorch-tutorial style, one class for both networks: a flag puts BN or an Identity."""
+
+    def __init__(self, batch_norm: bool = False):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(784, 100), nn.Linear(100, 100)
+        self.fc3, self.out = nn.Linear(100, 100), nn.Linear(100, 10)
+        self.bn1, self.bn2, self.bn3 = (
+            nn.BatchNorm1d(100) if batch_norm else nn.Identity() for _ in range(3)
+        )
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.view(x.size(0), -1)
+        x = torch.sigmoid(self.bn1(self.fc1(x)))
+        x = F.sigmoid(self.bn2(self.fc2(x)))
+        x = self.bn3(self.fc3(x)).sigmoid()
+        return self.out(self.dropout(x))
+
+
+def habit_feedback(models: dict[str, nn.Module], tmp_path: Path, monkeypatch) -> str:
+    """The models exported by the real exporter with untrained weights and valid curves, judged:
+    the architecture, curve and figure items pass, the accuracy items measure these weights."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / q5.FIGURE).write_bytes(png())
+    namespace = {q5.PLAIN_CURVE: flat_curve(0.9), q5.BN_CURVE: flat_curve(0.95)} | models
+    data = export_in_process(namespace, tmp_path / "answers", ["q5"], {})
+    images = mnist_test_set_head()
+    for name, model in models.items():  # the judge's rebuilt Sequential computes the same
+        torch.testing.assert_close(data.model(name)(images), model.eval()(images))
+    points, feedback = judged_feedback(data, "q5")
+    assert points == {"q5": 2.0}, feedback
+    for item in ("plain_architecture", "bn_architecture", "bn_ahead_early", "curves_and_figure"):
+        assert f"- PASS {item} (0.5/0.5)" in feedback
+    assert "classifies" in feedback  # the accuracy items measured the (untrained) models
+    return feedback
+
+
+def mnist_test_set_head() -> torch.Tensor:
+    return q5.mnist_test_set()[0][:200]
+
+
+def test_identity_and_dropout_placeholders_keep_the_architecture(tmp_path, monkeypatch) -> None:
+    """One builder with a flag: Identity where BN would be, and a Dropout (before: 1.0 of 3)."""
+    plain = mlp(lambda width: [nn.Identity(), nn.Sigmoid(), nn.Dropout(0.2)])
+    bn = mlp(lambda width: [nn.BatchNorm1d(width), nn.Sigmoid(), nn.Identity()])
+    habit_feedback({q5.PLAIN_MODEL: plain, q5.BN_MODEL: bn}, tmp_path, monkeypatch)
+
+
+def test_tutorial_style_modules_are_graded_as_their_layers(tmp_path, monkeypatch) -> None:
+    """``class Net(nn.Module)`` with x.view and torch.sigmoid: traced (before: 1.0 of 3)."""
+    torch.manual_seed(0)
+    models = {q5.PLAIN_MODEL: TutorialNet(), q5.BN_MODEL: TutorialNet(batch_norm=True)}
+    habit_feedback(models, tmp_path, monkeypatch)
+
+
+def test_a_module_computing_more_than_layers_is_refused(tmp_path, monkeypatch) -> None:
+    class Gated(TutorialNet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            hidden = torch.sigmoid(self.fc1(x.view(x.size(0), -1)))
+            return self.out(self.fc3(hidden) * self.fc2(hidden))
+
+    monkeypatch.chdir(tmp_path)
+    data = export_in_process({q5.PLAIN_MODEL: Gated()}, tmp_path / "answers", ["q5"], {})
+    with pytest.raises(AssertionError, match="Gated is not a chain of allowed layers: `mul`, line"):
+        q5.check_plain_architecture(data)
 
 
 # Accuracy (fast: untrained and broken models) -----------------------------------------------

@@ -80,7 +80,10 @@ def test_multiplying_layer_scores_zero_and_is_flagged(graded_examples: GradedRun
     assert points(graded_examples, "cheater.ipynb", "q2") == 0
     assert "review: cell" in graded_examples.rows["cheater.ipynb"]["message"]
     feedback = (graded_examples.out / "feedback" / "cheater.md").read_text()
-    assert "layer 0 (Multiply) is not one of the allowed torch.nn layers" in feedback
+    assert "`q2_model` could not be graded: TypeError: Sequential is not a chain of allowed " in (
+        feedback
+    )
+    assert "`return x[:, :1] * x[:, 1:]`: it multiplies values computed from the input" in feedback
 
 
 def test_submissions_cannot_write_to_the_grader(graded_examples: GradedRun) -> None:
