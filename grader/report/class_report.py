@@ -15,15 +15,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure  # no pyplot: files only, no display backend
 
 from grader.common.results import GradeRow, Status
+from grader.report.book import Gradebook
 from grader.report.policy import describe
-
-if TYPE_CHECKING:
-    from grader.report.gradebook import Gradebook
 
 STATS_COLUMNS = ("column", "possible", "n", "mean", "median", "full", "partial", "zero")
 

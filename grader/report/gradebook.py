@@ -9,7 +9,6 @@ from the results store, so one run, a resumed run and merged shards write the sa
 
 import csv
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,117 +18,18 @@ from rich.table import Table
 from grader.common.results import GradeRow
 from grader.common.text import terminal_text
 from grader.report import manual
+from grader.report.book import Gradebook, points_text
 from grader.report.canvas_import import write_grade_import
 from grader.report.class_report import write_class_report
-from grader.report.marks import SHEET, WrittenMark, merge, stored_marks
+from grader.report.marks import SHEET, merge, stored_marks
 from grader.report.policy import (
-    Applied,
     Policy,
-    apply_policy,
-    excuse_for,
     load_policy,
-    not_graded,
     policy_file,
     read_excused,
 )
 
 CANVAS_CSV = "canvas_grades.csv"
-
-
-def points_text(value: float) -> str:
-    return f"{value:g}"
-
-
-@dataclass
-class Gradebook:
-    """The rows with their autograded points, written marks and the submission policy."""
-
-    rows: list[GradeRow]
-    possible: dict[str, float]  # autograded question -> points
-    written: dict[str, float] = field(default_factory=dict)  # written item -> points
-    marks: dict[str, dict[str, WrittenMark]] = field(default_factory=dict)  # submission -> item
-    titles: dict[str, str] = field(default_factory=dict)  # written item -> what students read
-    policy: Policy = field(default_factory=Policy)
-    excused: dict[str, str] = field(default_factory=dict)  # key or file name -> reason
-    overrides: list[str] = field(default_factory=list)  # manual.csv values over the page's
-    canvas: str = ""  # what happened to the Canvas import (for the class report and the CLI)
-
-    def __post_init__(self) -> None:
-        self.rows = sorted(self.rows, key=lambda row: (row.submission, row.key))
-
-    def mark(self, row: GradeRow, item: str) -> WrittenMark | None:
-        return self.marks.get(row.submission, {}).get(item)
-
-    def excuse(self, row: GradeRow) -> str | None:
-        return excuse_for(row, self.excused)
-
-    def needs_marks(self, row: GradeRow) -> bool:
-        """Whether the row's written answers count (not when the policy scores it 0 anyway)."""
-        return not not_graded(row, self.policy, self.excuse(row))
-
-    def unmarked(self) -> dict[str, list[str]]:
-        """Written item -> the submissions still without a mark for it."""
-        return {
-            item: [
-                row.submission
-                for row in self.rows
-                if self.needs_marks(row) and self.mark(row, item) is None
-            ]
-            for item in self.written
-        }
-
-    def complete(self) -> bool:
-        return not any(self.unmarked().values())
-
-    def applied(self, row: GradeRow) -> Applied:
-        autograded = self.earned(row, "autograded") or 0.0
-        manual_points = self.earned(row, "manual") or 0.0
-        return apply_policy(row, autograded + manual_points, self.policy, self.excuse(row))
-
-    def earned(self, row: GradeRow, column: str) -> float | None:
-        """Points of one point column: a question, a written item, 'autograded', 'manual',
-        'total' (after the submission policy); None for a written item not marked yet."""
-        if column in self.possible:
-            result = row.questions.get(column)
-            return result.earned if result else 0.0  # not judged: 0
-        if column in self.written:
-            mark = self.mark(row, column)
-            return mark.points if mark else None
-        if column == "autograded":
-            return sum(self.earned(row, name) or 0.0 for name in self.possible)
-        if column == "manual":
-            marks = [self.mark(row, item) for item in self.written]
-            given = [mark.points for mark in marks if mark is not None]
-            return sum(given) if given else None
-        return self.applied(row).total
-
-    def point_columns(self) -> dict[str, float]:
-        """Every column that holds points, with its maximum."""
-        columns = dict(self.possible)
-        if self.written:
-            columns["autograded"] = sum(self.possible.values())
-            columns |= self.written
-            columns["manual"] = sum(self.written.values())
-        columns["total"] = sum(self.possible.values()) + sum(self.written.values())
-        return columns
-
-    def columns(self) -> list[str]:
-        extra = ["deduction", "policy", "late", "status", "message"]
-        return ["submission", *self.point_columns(), *extra]
-
-    def values(self, row: GradeRow) -> dict[str, str]:
-        values = {"submission": row.submission}
-        for column in self.point_columns():
-            earned = self.earned(row, column)
-            values[column] = "" if earned is None else points_text(earned)
-        applied = self.applied(row)
-        return values | {
-            "deduction": points_text(applied.deduction) if applied.deduction else "",
-            "policy": "; ".join(applied.reasons),
-            "late": "yes" if row.late else "no",
-            "status": row.status,
-            "message": row.message,
-        }
 
 
 def write_grades_csv(book: Gradebook, path: Path) -> None:
@@ -238,7 +138,7 @@ def write_feedback(book: Gradebook, folder: Path) -> None:
 def _titles(master: Path | None) -> dict[str, str]:
     from grader.report.written import written_items
 
-    return {item.key: item.title for item in written_items(master or manual.MASTER)}
+    return {item.key: item.title for item in written_items(master)} if master else {}
 
 
 def gradebook(

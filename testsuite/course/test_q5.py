@@ -24,7 +24,13 @@ from grader.grade.data import default_data_dir, verify_data_dir
 from grader.judge.exported_answers import ExportedAnswers
 from grader.judge.modelspec import spec_from_module
 from testsuite import notebook_code
-from testsuite.helpers import COURSE, export_in_process, judged_feedback, question_module
+from testsuite.helpers import (
+    COURSE,
+    export_in_process,
+    hidden_tests,
+    judged_feedback,
+    question_module,
+)
 
 q5 = question_module("q5")
 
@@ -217,9 +223,12 @@ def habit_feedback(models: dict[str, nn.Module], tmp_path: Path, monkeypatch) ->
     for name, model in models.items():  # the judge's rebuilt Sequential computes the same
         torch.testing.assert_close(data.model(name)(images), model.eval()(images))
     points, feedback = judged_feedback(data, "q5")
-    assert points == {"q5": 2.0}, feedback
-    for item in ("plain_architecture", "bn_architecture", "bn_ahead_early", "curves_and_figure"):
-        assert f"- PASS {item} (0.5/0.5)" in feedback
+    passing = ("plain_architecture", "bn_architecture", "bn_ahead_early", "curves_and_figure")
+    tests = hidden_tests("q5")["q5"].test_cases
+    cases = {case.body.test_func.__name__: case.points for case in tests}
+    assert points == {"q5": sum(cases[f"test_{item}"] for item in passing)}, feedback
+    for item in passing:
+        assert f"- PASS {item} (" in feedback
     assert "classifies" in feedback  # the accuracy items measured the (untrained) models
     return feedback
 
