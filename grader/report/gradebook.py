@@ -107,6 +107,13 @@ def feedback_markdown(row: GradeRow, manual_points: dict[str, float] | None = No
             + ("" if case.earned else f": {case.message}")
             for case in result.cases
         ]
+    if row.stopped:
+        lines += [
+            "",
+            "## Cells that did not run to their end",
+            "",
+            *(f"- {s}" for s in row.stopped),
+        ]
     if row.cell_errors:
         lines += ["", "## Cells that raised errors", "", *(f"- {e}" for e in row.cell_errors)]
     if manual_points:
