@@ -269,6 +269,7 @@ async def _attempt(
     output_bytes: int,
     sandbox: Path,
     deadline: float,
+    left: dict[str, float],
     memory: int,
 ) -> Attempt:
     """One pass: every student cell not in ``skip`` under its limits, then the exporter."""
@@ -280,7 +281,7 @@ async def _attempt(
         resources={"metadata": {"path": str(sandbox)}},
     )
     client.output_budget = output_bytes
-    attempt, left = Attempt(), budgets.notebook_seconds
+    attempt = Attempt()
     exporter = len(notebook.cells) - 1
     async with client.async_setup_kernel():
         for index, cell in enumerate(notebook.cells):
@@ -293,23 +294,24 @@ async def _attempt(
                 cpu, wall, kind = budgets.export_seconds, budgets.export_seconds, "export"
                 wall *= budgets.wall_factor
             else:
-                wall_left = deadline - time.monotonic()
-                if left <= 0 or wall_left <= 0:
+                wall_left = min(deadline - time.monotonic(), left["wall"])
+                if left["cpu"] <= 0 or wall_left <= 0:
                     reason = "the whole notebook's time budget was used up before this cell"
                     attempt.stops.append(Stop(index, "not_run", reason))
                     _note(cell, f"not run: {reason}")
                     continue
-                cpu = min(budgets.cell_seconds, left)
-                kind = "notebook" if left < budgets.cell_seconds else "cpu"
+                cpu = min(budgets.cell_seconds, left["cpu"])
+                kind = "notebook" if left["cpu"] < budgets.cell_seconds else "cpu"
                 wall = min(cpu * budgets.wall_factor, wall_left)
             try:
-                ended, used, _took = await client.run_cell(index, cpu, wall)
+                ended, used, took = await client.run_cell(index, cpu, wall)
             except DeadKernelError:
                 attempt.died_at = index
                 attempt.died_kind, attempt.died_reason = _death(client, kind, cpu, wall, memory)
                 break
             if index != exporter:
-                left -= used
+                left["cpu"] -= used
+                left["wall"] -= took
             if ended != "done":
                 which = kind if ended == "cpu" else "wall"
                 limit, used = (cpu, None) if ended == "cpu" else (wall, used)
@@ -340,14 +342,16 @@ async def run_async(
     original = prepare(nbformat.read(sandbox / NOTEBOOK, as_version=4), payload["request"])
     started = time.monotonic()
     reserve = budgets.export_seconds * budgets.wall_factor + 30  # start-up and export
-    deadline = started + max(
-        1.0, min(wall - reserve, budgets.notebook_seconds * budgets.wall_factor)
-    )
+    deadline = started + max(1.0, wall - reserve)  # the sandbox's own end comes after it
+    # Student cells' time, over all passes: CPU seconds, and wall seconds (without start-ups).
+    left = {"cpu": budgets.notebook_seconds, "wall": budgets.notebook_seconds * budgets.wall_factor}
     skip: dict[int, Stop] = {}
     restarts = 0
     while True:
         notebook = copy.deepcopy(original)
-        attempt = await _attempt(notebook, budgets, skip, output_bytes, sandbox, deadline, memory)
+        attempt = await _attempt(
+            notebook, budgets, skip, output_bytes, sandbox, deadline, left, memory
+        )
         exporter = len(notebook.cells) - 1
         if attempt.died_at is None or attempt.died_at == exporter:
             break
