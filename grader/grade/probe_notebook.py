@@ -139,8 +139,39 @@ def probe_notebook(notebook: nbformat.NotebookNode, question: str) -> nbformat.N
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         sources += definitions(source, modules)
-    cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    cells = [nbformat.v4.new_code_cell(source) for source in _needed_imports(sources)]
     return nbformat.v4.new_notebook(cells=cells)
+
+
+def _needed_imports(sources: list[str]) -> list[str]:
+    """Every ``def`` and ``class``, and only the constants and imports they name, directly or
+    through a kept constant (each import costs the probe's kernel start-up time)."""
+    trees = [ast.parse(source).body[0] for source in sources]
+    names = [_names(tree) for tree in trees]
+    definition = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    kept = {i for i, tree in enumerate(trees) if isinstance(tree, definition)}
+    while True:
+        used = set().union(*(names[i] for i in kept))
+        more = {
+            i
+            for i, tree in enumerate(trees)
+            if i not in kept and not isinstance(tree, definition) and _bound(tree) & used
+        }
+        if not more:
+            return [source for i, source in enumerate(sources) if i in kept]
+        kept |= more
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {part.id for part in ast.walk(node) if isinstance(part, ast.Name)}
+
+
+def _bound(node: ast.stmt) -> set[str]:
+    """The names an import or a constant binds."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return {n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
 def binds(source: str, name: str) -> bool:

@@ -70,3 +70,13 @@ def test_binds_names() -> None:
     assert binds("a, (b, c) = 1, (2, 3)", "c")
     assert binds("def q5_train(): pass", "q5_train")
     assert not binds("print(q5_bn_model)", "q5_bn_model")
+
+
+def test_only_what_the_definitions_name_is_imported() -> None:
+    notebook = nbformat.read(EXAMPLES / "solution.ipynb", as_version=4)
+    q1 = [cell.source.splitlines()[0] for cell in probe_notebook(notebook, "q1").cells]
+    assert q1 == [
+        "import torch",
+        "class AddModule(torch.nn.Module):",
+        "class FixedAddModule(torch.nn.Module):",
+    ]  # no seaborn, matplotlib or example tensors: each costs the probe kernel's start-up
