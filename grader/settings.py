@@ -29,6 +29,13 @@ def format_bytes(size: int) -> str:
     return f"{size / GIB:g} GiB" if size >= GIB else f"{size / MIB:g} MiB"
 
 
+def run_wall_seconds(budgets: dict[str, float], start_seconds: float) -> float:
+    """When a runner's sandbox is stopped: its CPU budgets at the wall factor, plus a start-up
+    per pass (the runner itself stops student cells earlier, so the exporter has its time)."""
+    cpu = budgets["notebook_seconds"] + budgets["export_seconds"]
+    return budgets["wall_factor"] * cpu + (budgets["restarts"] + 1) * start_seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """What one submission may use, and how a grading run is spread over the machine."""
@@ -72,13 +79,8 @@ class Settings:
 
     @property
     def wall_seconds(self) -> float:
-        """The longest the notebook's run may take before its sandbox is stopped (the runner
-        stops student cells earlier, so that the exporter always has its time)."""
-        attempts = self.restarts + 1
-        return (
-            self.wall_factor * (self.notebook_seconds + self.grace_seconds)
-            + attempts * self.grace_seconds
-        )
+        """The longest the notebook's run may take before its sandbox is stopped."""
+        return run_wall_seconds(self.budgets(), self.grace_seconds)
 
     def probe_budgets(self, probes: list[dict[str, Any]]) -> dict[str, float]:
         """The runner of a probe kernel: its definitions, then the probes' own limits."""

@@ -36,7 +36,7 @@ from grader.judge.exported_answers import (
     read_export_files,
 )
 from grader.judge.hidden_tests import judge, load_hidden_tests
-from grader.settings import Settings
+from grader.settings import Settings, run_wall_seconds
 
 MAX_RUN_LOG_BYTES = 64_000
 MAX_EXECUTED_BYTES = 20_000_000  # the executed notebook kept in --out (outputs are capped too)
@@ -263,8 +263,7 @@ class NotebookRun:
 
 def _execute(folder: Path, setup: GradingSetup, request: dict, budgets: dict) -> NotebookRun:
     """Run the notebook in its sandbox and say how it went (run.json is the runner's account)."""
-    wall = budgets["wall_factor"] * (budgets["notebook_seconds"] + budgets["export_seconds"])
-    wall += (budgets["restarts"] + 1) * setup.settings.grace_seconds
+    wall = run_wall_seconds(budgets, setup.settings.grace_seconds)
     payload = json.dumps({"budgets": budgets, "request": request}).encode()
     code, stderr, _seconds = setup.isolation.run(folder, int(wall), payload)
     if code is None:
