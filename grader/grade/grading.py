@@ -217,6 +217,12 @@ def _explain_missing(
         owners = [s for s in owners if binds(cells[s["cell"]].get("source", ""), name)]
         if owners:  # else nothing that was stopped defines it: the judge's usual reason
             data.problems[name] = f"it is not defined: {describe_stop(owners[0])}"
+    for name in request["files"]:  # a file the notebook should have written
+        cells = notebook.cells
+        owners = [s for s in stopped if 0 <= s["cell"] < len(cells)]
+        owners = [s for s in owners if Path(name).name in cells[s["cell"]].get("source", "")]
+        if name not in data.files and name not in data.problems and owners:
+            data.problems[name] = f"it was not written: {describe_stop(owners[0])}"
 
 
 def _trusted_parts(
