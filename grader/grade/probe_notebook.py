@@ -11,7 +11,7 @@ graded, where the review (``grader.judge.tampering``) shows it to a person.
 
 Sections: the set-up is every code cell before the first level-2 heading (``## ...``); the
 section of question ``qN`` is every code cell after the previous ``.check("...")`` cell up to
-its own ``.check("qN")`` cell.
+its own ``.check("qN")`` cell (every code cell after the set-up where that cell is missing).
 """
 
 import ast
@@ -52,7 +52,8 @@ def section_cells(notebook: nbformat.NotebookNode, question: str) -> list[int]:
     ]  # fmt: skip
     first_heading = headings[0] if headings else len(cells)
     setup = [i for i in range(first_heading) if cells[i].cell_type == "code"]
-    start, chosen = first_heading, []
+    start = first_heading
+    chosen = [i for i in range(start, len(cells)) if cells[i].cell_type == "code"]  # no check cell
     for index in range(first_heading, len(cells)):
         cell = cells[index]
         if cell.cell_type != "code":
