@@ -290,19 +290,13 @@ async def _attempt(
             if index in skip:  # it killed the kernel, or was stopped, in an earlier pass
                 _note(cell, f"not run again: {skip[index].reason}")
                 continue
-            if index == exporter:
-                cpu, wall, kind = budgets.export_seconds, budgets.export_seconds, "export"
-                wall *= budgets.wall_factor
-            else:
-                wall_left = min(deadline - time.monotonic(), left["wall"])
-                if left["cpu"] <= 0 or wall_left <= 0:
-                    reason = "the whole notebook's time budget was used up before this cell"
-                    attempt.stops.append(Stop(index, "not_run", reason))
-                    _note(cell, f"not run: {reason}")
-                    continue
-                cpu = min(budgets.cell_seconds, left["cpu"])
-                kind = "notebook" if left["cpu"] < budgets.cell_seconds else "cpu"
-                wall = min(cpu * budgets.wall_factor, wall_left)
+            limits = _limits(budgets, left, deadline, index == exporter)
+            if limits is None:
+                reason = "the whole notebook's time budget was used up before this cell"
+                attempt.stops.append(Stop(index, "not_run", reason))
+                _note(cell, f"not run: {reason}")
+                continue
+            cpu, wall, kind = limits
             try:
                 ended, used, took = await client.run_cell(index, cpu, wall)
             except DeadKernelError:
@@ -321,6 +315,20 @@ async def _attempt(
         else:
             attempt.exported = True
     return attempt
+
+
+def _limits(
+    budgets: Budgets, left: dict[str, float], deadline: float, exporter: bool
+) -> tuple[float, float, str] | None:
+    """(CPU seconds, wall seconds, which limit) for the next cell; None: the budget is used up."""
+    if exporter:
+        return budgets.export_seconds, budgets.export_seconds * budgets.wall_factor, "export"
+    wall_left = min(deadline - time.monotonic(), left["wall"])
+    if left["cpu"] <= 0 or wall_left <= 0:
+        return None
+    cpu = min(budgets.cell_seconds, left["cpu"])
+    kind = "notebook" if left["cpu"] < budgets.cell_seconds else "cpu"
+    return cpu, min(cpu * budgets.wall_factor, wall_left), kind
 
 
 def _death(
