@@ -139,8 +139,42 @@ def grade(
         int | None,
         typer.Option(
             min=1,
-            help="Seconds one notebook cell may run; past it the submission ends as `timeout` "
+            help="CPU seconds one notebook cell may use (wall clock: --wall-factor times it); "
+            "past it the cell is stopped, marked, and the next cell runs "
             f"(default: the course's, else {DEFAULTS.cell_seconds}).",
+        ),
+    ] = None,
+    notebook_seconds: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU seconds all student cells together may use; past it the remaining cells "
+            "are not run, the exporter and probes still are "
+            f"(default: the course's, else {DEFAULTS.notebook_seconds}).",
+        ),
+    ] = None,
+    probe_seconds: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU seconds of the definitions the grader's probes run on, in their own "
+            f"kernel (default: the course's, else {DEFAULTS.probe_seconds}).",
+        ),
+    ] = None,
+    restarts: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Times a notebook whose kernel died is re-run without the cell that killed it "
+            f"(default: the course's, else {DEFAULTS.restarts}).",
+        ),
+    ] = None,
+    wall_factor: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="Wall-clock cap of every time limit, as a multiple of its CPU seconds (for code "
+            f"that only waits; default: the course's, else {DEFAULTS.wall_factor:g}).",
         ),
     ] = None,
     canvas_assignment: Annotated[str, CANVAS_ASSIGNMENT] = "Homework autograded",
@@ -203,6 +237,13 @@ def grade(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--shard") from None
     settings = _run_settings(where.settings, timeout, memory, jobs)
+    times = {
+        "notebook_seconds": notebook_seconds,
+        "probe_seconds": probe_seconds,
+        "restarts": restarts,
+        "wall_factor": wall_factor,
+    }
+    settings = replace(settings, **{key: v for key, v in times.items() if v is not None})
     jobs = settings.jobs or default_jobs()
     out.mkdir(parents=True, exist_ok=True)
     setup = GradingSetup(

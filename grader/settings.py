@@ -29,12 +29,25 @@ def format_bytes(size: int) -> str:
     return f"{size / GIB:g} GiB" if size >= GIB else f"{size / MIB:g} MiB"
 
 
+def run_wall_seconds(budgets: dict[str, float], start_seconds: float) -> float:
+    """When a runner's sandbox is stopped: its CPU budgets at the wall factor, plus a start-up
+    per pass (the runner itself stops student cells earlier, so the exporter has its time)."""
+    cpu = budgets["notebook_seconds"] + budgets["export_seconds"]
+    return budgets["wall_factor"] * cpu + (budgets["restarts"] + 1) * start_seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """What one submission may use, and how a grading run is spread over the machine."""
 
-    cell_seconds: int = 900  # one notebook cell; past it the run ends as `timeout`
-    grace_seconds: int = 60  # on top of cell_seconds: starting the kernel and exporting
+    # Time counts CPU seconds of the kernel's process tree (the submission's work, not the
+    # machine's load); each limit also has a wall-clock cap wall_factor times larger.
+    cell_seconds: int = 900  # one notebook cell; past it the cell is stopped, the next one runs
+    notebook_seconds: int = 1800  # all student cells together; past it the rest is not run
+    grace_seconds: int = 60  # the exporter (it always runs), and starting each kernel
+    probe_seconds: int = 120  # the probe kernel's definitions (each probe has its own limit)
+    restarts: int = 2  # re-runs without the cell that killed the kernel
+    wall_factor: float = 3.0  # wall-clock cap = wall_factor x each CPU limit
     memory_bytes: int = 6 * GIB  # one sandboxed process (RLIMIT_DATA)
     processes: int = 256  # processes of one sandbox (RLIMIT_NPROC in its user namespace)
     file_bytes: int = 1_000_000_000  # largest file a submission may write (RLIMIT_FSIZE)
@@ -65,6 +78,27 @@ class Settings:
         return replace(self, **changes)
 
     @property
-    def wall_seconds(self) -> int:
-        """The longest a whole run may take before its sandbox is stopped."""
-        return self.cell_seconds + self.grace_seconds
+    def wall_seconds(self) -> float:
+        """The longest the notebook's run may take before its sandbox is stopped."""
+        return run_wall_seconds(self.budgets(), self.grace_seconds)
+
+    def probe_budgets(self, probes: list[dict[str, Any]]) -> dict[str, float]:
+        """The runner of a probe kernel: its definitions, then the probes' own limits."""
+        limits = sum(probe.get("seconds") or self.grace_seconds for probe in probes)
+        return {
+            "cell_seconds": self.probe_seconds,
+            "notebook_seconds": self.probe_seconds,
+            "export_seconds": limits + self.grace_seconds,
+            "restarts": self.restarts,
+            "wall_factor": self.wall_factor,
+        }
+
+    def budgets(self) -> dict[str, float]:
+        """What the runner of the student's notebook needs (``grader.inside.runner.Budgets``)."""
+        return {
+            "cell_seconds": self.cell_seconds,
+            "notebook_seconds": self.notebook_seconds,
+            "export_seconds": self.grace_seconds,
+            "restarts": self.restarts,
+            "wall_factor": self.wall_factor,
+        }

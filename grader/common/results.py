@@ -54,6 +54,7 @@ class GradeRow:
     questions: dict[str, QuestionResult] = field(default_factory=dict)
     cell_errors: list[str] = field(default_factory=list)
     review: list[str] = field(default_factory=list)  # for a person to look at; no points change
+    stopped: list[str] = field(default_factory=list)  # cells stopped, left out or not run, why
     late: bool = False  # Canvas marked the submission late
     pdf_missing: bool = False  # a Canvas submission without its PDF (written answers)
 
@@ -82,6 +83,7 @@ class GradeRow:
             questions=questions,
             cell_errors=list(data.get("cell_errors", [])),
             review=list(data.get("review", [])),
+            stopped=list(data.get("stopped", [])),
             late=bool(data.get("late", False)),
             pdf_missing=bool(data.get("pdf_missing", False)),
         )

@@ -8,9 +8,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]  # grader/
 # What decides points: the judge (hidden-test runner, loader, model rebuilding, the protocol),
-# the code that runs inside the sandbox, the result types and the budgets' defaults. The course's
+# the code that runs inside the sandbox, what the probes' kernels run (probe_notebook), the
+# result types and the budgets' defaults. The course's
 # hidden tests and question modules count too (``grader.common.store.autograder_digest``).
-SCORING = ("judge", "inside", "common/results.py", "settings.py")
+SCORING = ("judge", "inside", "grade/probe_notebook.py", "common/results.py", "settings.py")
 
 
 def grader_files(parts: tuple[str, ...] = ("",)) -> list[Path]:

@@ -151,8 +151,10 @@ def gradescope_results(
     tests += _hidden_entries(row, hidden_tests)
     possible = sum(test["max_score"] for test in tests)
     summary = f"Autograded points: {row.total:g} / {possible:g} (hidden tests: after publishing)."
-    if row.status != Status.OK:
+    if row.status != Status.OK and not row.questions:
         summary = f"Your notebook could not be graded ({row.status}): {row.message}\n{summary}"
+    elif row.status != Status.OK:  # graded, but cells were stopped or left out
+        summary = f"Parts of your notebook did not run ({row.status}): {row.message}\n{summary}"
     elif row.message:
         summary += f"\nNote: {row.message}"
     summary += "\nWritten answers are graded by a person from your PDF."

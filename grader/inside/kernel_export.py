@@ -349,32 +349,41 @@ def _record(problems: dict[str, str], name: str, action: Any) -> Any:
 
 
 @contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise TimeoutError in the code run inside after ``seconds`` (main thread only)."""
+def _time_limit(seconds: float | None, wall_factor: float = 3.0) -> Iterator[None]:
+    """Raise TimeoutError in the code run inside after ``seconds`` of this process's CPU time
+    (the work it did, whatever the machine's load), or ``wall_factor`` times that of wall
+    clock (code that only waits). Main thread only; repeated every second if caught."""
     import signal
     import threading
 
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
+    wall = seconds * max(1.0, wall_factor)
 
-    def stop(_signum: int, _frame: Any) -> None:
-        raise TimeoutError(f"stopped after {seconds:g} s, the time limit")
+    def stop_cpu(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"stopped after {seconds:g} s of CPU time, the probe's limit")
 
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)  # and again every second, if caught
+    def stop_wall(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"stopped after {wall:g} s of wall-clock time (the probe mostly waited)")
+
+    previous = signal.signal(signal.SIGPROF, stop_cpu), signal.signal(signal.SIGALRM, stop_wall)
+    signal.setitimer(signal.ITIMER_PROF, seconds, 1.0)
+    signal.setitimer(signal.ITIMER_REAL, wall, 1.0)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGPROF, previous[0])
+        signal.signal(signal.SIGALRM, previous[1])
 
 
 def _run_probe(namespace: dict[str, Any], probe: dict[str, Any]) -> dict[str, Any]:
     """Execute a probe's source in its own namespace and call its entry on the notebook's."""
     scope: dict[str, Any] = {"__name__": f"grader_probe_{probe['name']}"}
     exec(compile(probe["source"], f"<probe {probe['name']}>", "exec"), scope)
-    with _time_limit(probe.get("seconds")):
+    with _time_limit(probe.get("seconds"), probe.get("wall_factor", 3.0)):
         result = scope[probe["entry"]](namespace, probe["inputs"])
     if not isinstance(result, dict):
         raise TypeError(f"the probe returned a {type(result).__name__}, not a dict")

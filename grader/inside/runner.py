@@ -1,20 +1,28 @@
-"""Execute one student notebook in a Jupyter kernel and export its answers as data.
+"""Execute one notebook in a Jupyter kernel, cell by cell, and export its answers as data.
 
 Run as its own process inside the bubblewrap sandbox (``python -m grader.inside.runner SANDBOX
-TIMEOUT
-MEMORY PROCESSES FILE_BYTES OUTPUT_BYTES`` with the export request as JSON on stdin, so student
-code cannot read the grader's probe inputs from a file before the exporter runs). It first limits
-itself and so the kernel it starts, then writes into the sandbox: ``executed.ipynb`` (outputs
-capped), ``answers/`` (see ``grader.judge.exported_answers``) and ``run.json`` (how it went).
-Nothing
-here is trusted by the judge: student code runs in the kernel this process starts.
+WALL MEMORY PROCESSES FILE_BYTES OUTPUT_BYTES``, with ``{"budgets": ..., "request": ...}`` as
+JSON on stdin). It first limits itself and so the kernel it starts, then writes into the
+sandbox: ``executed.ipynb`` (outputs capped, stopped cells marked), ``answers/`` (see
+``grader.judge.exported_answers``) and ``run.json`` (how it went, cell by cell).
+
+Interrupt, note, continue: a cell that uses more than its CPU time (the kernel's process tree,
+read from /proc), or more than ``wall_factor`` times it of wall clock (code that only waits), is
+interrupted, marked, and the next cell runs. The notebook's budget ends the remaining student
+cells, never the exporter, which has a budget of its own. A kernel that dies (or ignores the
+interrupt) is restarted and the notebook re-run from the top without that cell, at most
+``restarts`` times. The same runner runs the probes, in a sandbox of their own (see
+``grader.grade.probe_run``). Nothing here is trusted by the judge.
 """
 
+import asyncio
+import copy
 import json
 import os
 import resource
 import sys
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # nbformat imports jsonschema, which imports the optional rfc3987-syntax IRI checker when it is
@@ -25,7 +33,8 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import nbformat  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
-from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
+from nbclient.exceptions import DeadKernelError  # noqa: E402
+from nbclient.util import ensure_async  # noqa: E402
 
 from grader.inside import kernel_export  # noqa: E402
 
@@ -34,7 +43,48 @@ EXECUTED = "executed.ipynb"
 RUN_LOG = "run.json"
 ANSWERS_DIR = "answers"
 MAX_REPORTED_ERRORS = 5
+MAX_REPORTED_STOPS = 40
 MEMORY_ERRORS = ("MemoryError", "can't allocate memory", "Cannot allocate memory")
+POLL_SECONDS = 0.25  # how often a running cell's CPU time is read
+INTERRUPT_GRACE = 10.0  # seconds an interrupted cell has to stop before its kernel is killed
+OTTER_EXPORT = "grader.export("
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """CPU seconds per cell, for all student cells and for the exporter; restarts; wall factor."""
+
+    cell_seconds: float = 900
+    notebook_seconds: float = 3600
+    export_seconds: float = 60
+    restarts: int = 2
+    wall_factor: float = 3.0
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Budgets":
+        return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
+
+
+@dataclass
+class Stop:
+    """A student cell that did not run to its end, and why (``kind``: cpu, wall, notebook,
+    kernel, not_run)."""
+
+    cell: int
+    kind: str
+    reason: str
+
+
+@dataclass
+class Attempt:
+    """One pass over the notebook in one kernel."""
+
+    stops: list[Stop] = field(default_factory=list)
+    died_at: int | None = None  # the cell during which the kernel died
+    died_reason: str = ""
+    died_kind: str = "kernel"  # or cpu / wall: killed for ignoring the interrupt
+    exported: bool = False
 
 
 def apply_limits(memory: int, processes: int, file_bytes: int) -> None:
@@ -52,8 +102,50 @@ def apply_limits(memory: int, processes: int, file_bytes: int) -> None:
         resource.setrlimit(limit, (value, value))
 
 
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, CPU ticks of the process and of its reaped children)."""
+    stats = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        stats[int(entry.name)] = (int(fields[1]), sum(int(value) for value in fields[11:15]))
+    return stats
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used by ``root`` and all its descendants, reaped ones too."""
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+            todo += children.get(pid, [])
+    return total / CLOCK_TICKS
+
+
+def stop_note(seconds: float, kind: str, cpu_used: float | None = None) -> str:
+    """Why a cell was stopped, as the student reads it."""
+    what = {
+        "cpu": "of CPU time, the per-cell limit",
+        "notebook": "of CPU time, when the whole notebook's budget was used up",
+        "wall": "of wall-clock time, the cap for code that waits",
+        "export": "of CPU time, the exporter's limit",
+    }[kind]
+    used = f" (it had used {cpu_used:.1f} s of CPU time)" if cpu_used is not None else ""
+    return f"stopped after {seconds:g} s {what}{used}"
+
+
 class CappedClient(NotebookClient):
-    """A client that keeps at most ``output_budget`` bytes of cell output (errors always kept)."""
+    """A client that keeps at most ``output_budget`` bytes of cell output (errors always kept)
+    and stops a cell that runs past its limits (``watch``)."""
 
     output_budget = 5_000_000
 
@@ -80,6 +172,43 @@ class CappedClient(NotebookClient):
         self.output_budget -= size
         return super().output(outs, msg, display_id, cell_index)
 
+    def kernel_pid(self) -> int | None:
+        return getattr(getattr(self.km, "provisioner", None), "pid", None)
+
+    async def run_cell(self, index: int, cpu: float, wall: float) -> tuple[str, float, float]:
+        """Execute one cell within ``cpu`` CPU seconds and ``wall`` wall seconds.
+
+        Returns (how it ended: ``done``, ``cpu`` or ``wall``, CPU seconds used, wall seconds).
+        Raises DeadKernelError when the kernel died, or was killed for ignoring the interrupt.
+        """
+        pid = self.kernel_pid()
+        start_cpu = tree_cpu_seconds(pid) if pid else 0.0
+        started = time.monotonic()
+        verdict = {"kind": "done", "cpu": 0.0}
+        self.last_verdict = verdict
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(POLL_SECONDS)
+                used = tree_cpu_seconds(pid) - start_cpu if pid else 0.0
+                verdict["cpu"] = used
+                if used > cpu or time.monotonic() - started > wall:
+                    break
+            verdict["kind"] = "cpu" if used > cpu else "wall"
+            await ensure_async(self.km.interrupt_kernel())
+            await asyncio.sleep(INTERRUPT_GRACE)
+            verdict["kind"] += "+killed"
+            await ensure_async(self.km.provisioner.kill())
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self.async_execute_cell(self.nb.cells[index], index)
+        finally:
+            watcher.cancel()
+        if pid:
+            verdict["cpu"] = tree_cpu_seconds(pid) - start_cpu
+        return verdict["kind"], verdict["cpu"], time.monotonic() - started
+
 
 def extraction_cell(request: dict) -> nbformat.NotebookNode:
     """A code cell that runs the exporter in its own namespace, after all student cells."""
@@ -92,20 +221,21 @@ def extraction_cell(request: dict) -> nbformat.NotebookNode:
 
 
 def prepare(notebook: nbformat.NotebookNode, request: dict) -> nbformat.NotebookNode:
-    """Drop otter's export cells (no zips or PDFs while grading) and append the exporter."""
-    notebook.cells = [
-        cell
-        for cell in notebook.cells
-        if not (cell.cell_type == "code" and "grader.export(" in cell.source)
-    ]
+    """Blank otter's export cells (no zips or PDFs while grading; the cell numbers stay the
+    student's) and append the exporter."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and OTTER_EXPORT in cell.source:
+            cell.source = "# [grader: otter's export cell is not run while grading]"
     notebook.cells.append(extraction_cell(request))
     return notebook
 
 
-def cell_errors(notebook: nbformat.NotebookNode) -> list[str]:
+def cell_errors(notebook: nbformat.NotebookNode, skip: set[int] = frozenset()) -> list[str]:
     """One line per code cell that raised, e.g. 'cell 12: NameError: name 'x' is not defined'."""
     errors = []
     for index, cell in enumerate(notebook.cells):
+        if index in skip:
+            continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 errors.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}"[:300])
@@ -116,41 +246,173 @@ def memory_note(memory: int) -> str:
     return f"the notebook exceeded the memory limit ({memory / 2**30:g} GiB)"
 
 
-def run(sandbox: Path, timeout: int, request: dict, memory: int, output_bytes: int) -> dict:
-    """Execute the sandbox notebook; returns the run log (also written to run.json)."""
-    notebook = prepare(nbformat.read(sandbox / NOTEBOOK, as_version=4), request)
+def _note(cell: nbformat.NotebookNode, text: str) -> None:
+    """Mark a cell in the executed notebook (the student and the TA see why it stopped)."""
+    cell.setdefault("outputs", []).append(
+        nbformat.v4.new_output("stream", name="stderr", text=f"[grader: {text}]\n")
+    )
+
+
+def _kernel_end(client: CappedClient) -> str:
+    """How the kernel process ended: 'exit code 3' or 'signal 9'."""
+    process = getattr(getattr(client.km, "provisioner", None), "process", None)
+    code = process.poll() if process is not None else None
+    if code is None:
+        return "it stopped answering"
+    return f"signal {-code}" if code < 0 else f"exit code {code}"
+
+
+async def _attempt(
+    notebook: nbformat.NotebookNode,
+    budgets: Budgets,
+    skip: dict[int, Stop],
+    output_bytes: int,
+    sandbox: Path,
+    deadline: float,
+    left: dict[str, float],
+    memory: int,
+) -> Attempt:
+    """One pass: every student cell not in ``skip`` under its limits, then the exporter."""
     client = CappedClient(
         notebook,
-        timeout=timeout,
+        timeout=None,
         allow_errors=True,
         kernel_name="python3",
         resources={"metadata": {"path": str(sandbox)}},
     )
     client.output_budget = output_bytes
+    attempt = Attempt()
+    exporter = len(notebook.cells) - 1
+    async with client.async_setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            if index in skip:  # it killed the kernel, or was stopped, in an earlier pass
+                _note(cell, f"not run again: {skip[index].reason}")
+                continue
+            limits = _limits(budgets, left, deadline, index == exporter)
+            if limits is None:
+                reason = "the whole notebook's time budget was used up before this cell"
+                attempt.stops.append(Stop(index, "not_run", reason))
+                _note(cell, f"not run: {reason}")
+                continue
+            cpu, wall, kind = limits
+            try:
+                ended, used, took = await client.run_cell(index, cpu, wall)
+            except DeadKernelError:
+                attempt.died_at = index
+                attempt.died_kind, attempt.died_reason = _death(client, kind, cpu, wall, memory)
+                break
+            if index != exporter:
+                left["cpu"] -= used
+                left["wall"] -= took
+            if ended != "done":
+                which = kind if ended == "cpu" else "wall"
+                limit, used = (cpu, None) if ended == "cpu" else (wall, used)
+                note = stop_note(round(limit), which, used)
+                attempt.stops.append(Stop(index, which, note))
+                _note(cell, f"this cell was {note}; the notebook went on with the next cell")
+        else:
+            attempt.exported = True
+    return attempt
+
+
+def _limits(
+    budgets: Budgets, left: dict[str, float], deadline: float, exporter: bool
+) -> tuple[float, float, str] | None:
+    """(CPU seconds, wall seconds, which limit) for the next cell; None: the budget is used up."""
+    if exporter:
+        return budgets.export_seconds, budgets.export_seconds * budgets.wall_factor, "export"
+    wall_left = min(deadline - time.monotonic(), left["wall"])
+    if left["cpu"] <= 0 or wall_left <= 0:
+        return None
+    cpu = min(budgets.cell_seconds, left["cpu"])
+    kind = "notebook" if left["cpu"] < budgets.cell_seconds else "cpu"
+    return cpu, min(cpu * budgets.wall_factor, wall_left), kind
+
+
+def _death(
+    client: CappedClient, kind: str, cpu: float, wall: float, memory: int
+) -> tuple[str, str]:
+    """Why the kernel ended during a cell: killed for ignoring the interrupt, or it died."""
+    ended = getattr(client, "last_verdict", {}).get("kind", "")
+    if ended.endswith("+killed"):
+        limit, which = (cpu, kind) if ended.startswith("cpu") else (wall, "wall")
+        return which, f"{stop_note(round(limit), which)} and did not stop when interrupted"
+    end = _kernel_end(client)
+    return "kernel", f"the kernel died ({end}: a crash, os._exit, or {memory_note(memory)})"
+
+
+async def run_async(
+    sandbox: Path, wall: float, payload: dict, memory: int, output_bytes: int
+) -> dict:
+    budgets = Budgets.from_json(payload.get("budgets", {}))
+    original = prepare(nbformat.read(sandbox / NOTEBOOK, as_version=4), payload["request"])
     started = time.monotonic()
-    log: dict = {"status": "ok", "message": ""}
-    try:
-        client.execute()
-    except CellTimeoutError:
-        log = {"status": "timeout", "message": f"a cell ran longer than {timeout} s"}
-    except DeadKernelError as error:
-        reason = f"the kernel died (a crash, or {memory_note(memory)}): {error}"
-        log = {"status": "error", "message": reason[:300]}
-    except Exception as error:
-        log = {"status": "error", "message": f"{type(error).__name__}: {error}"[:300]}
-    log["seconds"] = round(time.monotonic() - started, 1)
-    log["cell_errors"] = cell_errors(notebook)[:MAX_REPORTED_ERRORS]
-    memory_errors = [e for e in cell_errors(notebook) if any(m in e for m in MEMORY_ERRORS)]
+    reserve = budgets.export_seconds * budgets.wall_factor + 30  # start-up and export
+    deadline = started + max(1.0, wall - reserve)  # the sandbox's own end comes after it
+    # Student cells' time, over all passes: CPU seconds, and wall seconds (without start-ups).
+    left = {"cpu": budgets.notebook_seconds, "wall": budgets.notebook_seconds * budgets.wall_factor}
+    skip: dict[int, Stop] = {}
+    restarts = 0
+    while True:
+        notebook = copy.deepcopy(original)
+        attempt = await _attempt(
+            notebook, budgets, skip, output_bytes, sandbox, deadline, left, memory
+        )
+        exporter = len(notebook.cells) - 1
+        if attempt.died_at is None or attempt.died_at == exporter:
+            break
+        skip[attempt.died_at] = Stop(attempt.died_at, attempt.died_kind, attempt.died_reason)
+        skip |= {stop.cell: stop for stop in attempt.stops if stop.kind != "not_run"}
+        if restarts >= budgets.restarts:
+            break
+        restarts += 1
+    return finish(sandbox, notebook, attempt, skip, restarts, started, memory)
+
+
+def finish(
+    sandbox: Path,
+    notebook: nbformat.NotebookNode,
+    attempt: Attempt,
+    skip: dict[int, Stop],
+    restarts: int,
+    started: float,
+    memory: int,
+) -> dict:
+    """Write executed.ipynb and run.json; returns the run log."""
+    stops = sorted([*skip.values(), *attempt.stops], key=lambda stop: stop.cell)
+    stopped = {stop.cell for stop in stops}
+    errors = cell_errors(notebook, stopped)
+    log: dict = {"status": "ok", "message": "", "exported": attempt.exported}
+    if any(stop.kind == "kernel" for stop in stops):
+        log["status"] = "error"
+    elif stops:
+        log["status"] = "timeout"
+    if not attempt.exported:
+        where = "while exporting" if attempt.died_at is not None else ""
+        reason = attempt.died_reason or "the exporter did not finish"
+        log.update(status="error", message=f"{reason} {where}".strip()[:300])
+    memory_errors = [e for e in errors if any(m in e for m in MEMORY_ERRORS)]
     if memory_errors and log["status"] == "ok":
-        log = {**log, "status": "error", "message": f"{memory_note(memory)}: {memory_errors[0]}"}
+        log.update(status="error", message=f"{memory_note(memory)}: {memory_errors[0]}"[:300])
+    log["stopped"] = [asdict(stop) for stop in stops][:MAX_REPORTED_STOPS]
+    log["restarts"] = restarts
+    log["seconds"] = round(time.monotonic() - started, 1)
+    log["cell_errors"] = errors[:MAX_REPORTED_ERRORS]
     notebook.cells.pop()  # the exporter cell: graders and students need not see it
     nbformat.write(notebook, sandbox / EXECUTED)
     (sandbox / RUN_LOG).write_text(json.dumps(log))
     return log
 
 
+def run(sandbox: Path, wall: float, payload: dict, memory: int, output_bytes: int) -> dict:
+    """Execute the sandbox notebook; returns the run log (also written to run.json)."""
+    return asyncio.run(run_async(sandbox, wall, payload, memory, output_bytes))
+
+
 if __name__ == "__main__":
     folder, seconds, memory, processes, file_bytes, output_bytes = sys.argv[1:7]
     apply_limits(int(memory), int(processes), int(file_bytes))
     os.environ.pop("PYTHONPATH", None)  # the kernel has no business importing the grader
-    run(Path(folder), int(seconds), json.load(sys.stdin), int(memory), int(output_bytes))
+    run(Path(folder), float(seconds), json.load(sys.stdin), int(memory), int(output_bytes))

@@ -30,6 +30,7 @@ import nbformat
 
 from grader.course import Course
 from grader.judge.modelspec import ALLOWED_LAYERS, LAYER_ARGS
+from grader.judge.tampering import find_tampering
 
 EXPORT_KINDS = ("VALUES", "MODELS", "FILES")
 
@@ -114,7 +115,8 @@ def prepare_all(modules: dict[str, ModuleType], data_dir: Path | None) -> None:
 
 def review_flags(notebook: nbformat.NotebookNode, modules: dict[str, ModuleType]) -> list[str]:
     """Every question's review findings, per code cell: ``cell 12: q2: line 3: ...``."""
-    reviewers = {
+    reviewers = {"interpreter": find_tampering}  # every course: what could reach the probes
+    reviewers |= {
         name: module.review
         for name, module in modules.items()
         if callable(getattr(module, "review", None))

@@ -111,6 +111,13 @@ def feedback_markdown(row: GradeRow, book: Gradebook | None = None) -> str:
             + ("" if case.earned else f": {case.message}")
             for case in result.cases
         ]
+    if row.stopped:
+        lines += [
+            "",
+            "## Cells that did not run to their end",
+            "",
+            *(f"- {s}" for s in row.stopped),
+        ]
     if row.cell_errors:
         lines += ["", "## Cells that raised errors", "", *(f"- {e}" for e in row.cell_errors)]
     if book is not None and book.written:

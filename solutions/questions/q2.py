@@ -4,10 +4,11 @@ Q2 grades the procedure, not only its artifact. After the notebook ran, the in-k
 ``retrain_procedure`` seeds torch with a secret grader seed, calls the student's
 ``build_q2_model()`` and trains that model with the student's ``train_q2(model, train_set,
 test_set)`` (its own defaults) on the grader's copy of ``MultiplyDataset`` drawn with secret seeds
-(TRAIN_SIZE / TEST_SIZE pairs, RETRAIN_THREADS thread, at most RETRAIN_SECONDS). It returns the
-fresh model and the trained one. The judge draws its own test pairs (never with the student's
-dataset class), from a seed the caller passes or, by default, one drawn from ``secrets`` once per
-process, and each tier requires, in this order:
+(TRAIN_SIZE / TEST_SIZE pairs, RETRAIN_THREADS thread, at most RETRAIN_SECONDS of CPU time,
+in a kernel of its own that ran only the definitions of the set-up and of Q2's section).
+It returns the fresh model and the trained one. The judge draws its own test pairs (never with
+the student's dataset class), from a seed the caller passes or, by default, one drawn from
+``secrets`` once per process, and each tier requires, in this order:
 1. ``q2_model`` (the notebook's own run) can be rebuilt;
 2. the procedure could be retrained, and ``train_q2`` changed the fresh model's weights;
 3. the retrained model's MSE is below the tier's bound;
@@ -81,7 +82,7 @@ FILES: list[str] = []
 MODEL = "q2_model"
 RETRAINED = probe_model("q2", "trained")  # build_q2_model() trained by train_q2, in the kernel
 INITIAL = probe_model("q2", "initial")  # the same fresh model before train_q2
-RETRAIN_SECONDS = 60  # the reference needs 2.5-6.5 s on one thread
+RETRAIN_SECONDS = 60  # CPU seconds (wall cap: --wall-factor x); the reference needs 2.5-6.5
 RETRAIN_THREADS = 1
 TRAIN_SIZE, TEST_SIZE = 10_000, 2_000  # the notebook's own sizes
 MAX_ABS = 1000.0

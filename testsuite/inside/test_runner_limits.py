@@ -1,0 +1,74 @@
+"""The runner stops a cell past its limit and goes on; a cell that kills the kernel is left out.
+
+The runner is run here without the sandbox, as its own process, on a small notebook: the
+budgets are tiny so the whole run takes seconds of CPU time (three kernels are started).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.inside import runner
+from testsuite.helpers import ROOT
+
+CELLS = [
+    "x = 1",
+    "while True:\n    pass",  # stopped (CPU time, or the wall cap on a loaded machine)
+    "import os\nos._exit(3)",  # kills the kernel: left out, the notebook is run again
+    "y = 2",
+    "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n"
+    "    time.sleep(0.01)",  # ignores the interrupt: killed, left out, run again
+    "z = 3",
+]
+BUDGETS = {"cell_seconds": 1, "notebook_seconds": 60, "export_seconds": 30}
+BUDGETS |= {"restarts": 2, "wall_factor": 2}
+REQUEST = {"values": ["x", "y", "z"], "models": [], "files": [], "layer_args": {}, "probes": []}
+
+
+def run_runner(folder: Path, cells: list[str], budgets: dict) -> dict:
+    folder.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbformat.write(notebook, folder / runner.NOTEBOOK)
+    payload = json.dumps({"budgets": budgets, "request": REQUEST})
+    limits = [str(6 * 2**30), "0", str(10**9), str(10**6)]
+    subprocess.run(
+        [sys.executable, "-m", "grader.inside.runner", str(folder), "600", *limits],
+        input=payload, text=True, cwd=ROOT, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    return json.loads((folder / runner.RUN_LOG).read_text())
+
+
+@pytest.mark.slow
+def test_stopped_and_killing_cells_cost_only_themselves(tmp_path: Path) -> None:
+    log = run_runner(tmp_path / "run", CELLS, BUDGETS)
+    stops = {stop["cell"]: stop for stop in log["stopped"]}
+    assert sorted(stops) == [1, 2, 4] and log["restarts"] == 2, log
+    assert stops[1]["kind"] in {"cpu", "wall"}
+    assert stops[1]["reason"] in {
+        "stopped after 1 s of CPU time, the per-cell limit",
+        *(f"stopped after 2 s of wall-clock time, the cap for code that waits (it had used "
+          f"{tenths / 10:.1f} s of CPU time)" for tenths in range(0, 11)),
+    }  # fmt: skip
+    assert stops[2]["kind"] == "kernel" and "exit code 3" in stops[2]["reason"]
+    assert stops[4]["kind"] == "wall" and "did not stop when interrupted" in stops[4]["reason"]
+    assert log["status"] == "error" and log["exported"] is True  # a kernel died: error
+    export = json.loads((tmp_path / "run" / "answers" / "export.json").read_text())
+    assert export["values"] == {"x": 1, "y": 2, "z": 3}
+    executed = nbformat.read(tmp_path / "run" / runner.EXECUTED, as_version=4)
+    notes = [o.get("text", "") for o in executed.cells[2].outputs]
+    assert any("not run again: the kernel died (exit code 3" in note for note in notes), notes
+
+
+@pytest.mark.slow
+def test_the_notebook_budget_ends_the_student_cells_not_the_exporter(tmp_path: Path) -> None:
+    cells = ["x = 1", "while True:\n    pass", "y = 2", "z = 3"]
+    budgets = BUDGETS | {"cell_seconds": 30, "notebook_seconds": 1}
+    log = run_runner(tmp_path / "run", cells, budgets)
+    stops = {stop["cell"]: stop["kind"] for stop in log["stopped"]}
+    assert stops[1] in {"notebook", "wall"} and stops[2] == stops[3] == "not_run", log
+    export = json.loads((tmp_path / "run" / "answers" / "export.json").read_text())
+    assert export["values"] == {"x": 1}

@@ -1,0 +1,37 @@
+"""The review names code that tampers with the interpreter; honest notebooks have none."""
+
+import nbformat
+import pytest
+
+from grader.judge.tampering import find_tampering
+from testsuite.helpers import EXAMPLES
+
+CASES = {
+    "exec = lambda *a: None": "shadows the built-in `exec`",
+    "def open(path):\n    pass": "shadows the built-in `open`",
+    "import builtins": "imports `builtins`",
+    "import sys\nsys.modules['torch'] = None": "uses sys.modules",
+    "import gc\ngc.get_objects()": "imports `gc`",
+    "import sys\nframe = sys._getframe(1)": "uses frame inspection",
+    "import ctypes": "imports `ctypes`",
+    "get_ipython().events.register('pre_run_cell', print)": "calls `get_ipython()`",
+    "import json\njson.dumps = str": "replaces `json.dumps` of a library module",
+    "import torch\ntorch.save = print": "replaces `torch.save` of a library module",
+    "import torch\ntorch.nn.Module.__call__ = print": "replaces `torch.nn.Module.__call__`",
+    "def f(g):\n    return g.__globals__": "a function's globals",
+    "import sys\nsys.settrace(print)": "tracing",
+}
+
+
+@pytest.mark.parametrize("source", CASES)
+def test_tampering_is_named(source: str) -> None:
+    findings = find_tampering(source)
+    assert any(CASES[source] in finding for finding in findings), findings
+
+
+def test_honest_notebooks_have_no_findings() -> None:
+    for name in ("solution.ipynb", "blank.ipynb", "partly_wrong.ipynb"):
+        notebook = nbformat.read(EXAMPLES / name, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert find_tampering(cell.source) == [], (name, cell.source[:80])
