@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from testsuite.helpers import EXAMPLES, run_grader, with_cell
+from grader.judge.hidden_tests import possible_points
+from testsuite.helpers import EXAMPLES, hidden_tests, run_grader, with_cell
 
 HABITS_CELL = """
 import torch.nn.functional as F
@@ -98,9 +99,10 @@ def test_own_modules_and_int_kernels_get_their_points(tmp_path: Path) -> None:
     row = graded.rows["habits.ipynb"]
     feedback = (graded.out / "feedback" / "habits.md").read_text()
     assert row["status"] == "ok", row
-    assert (float(row["q2"]), float(row["q4"])) == (3.0, 2.0), feedback
+    possible = possible_points(hidden_tests("q2", "q4"))
+    assert (float(row["q2"]), float(row["q4"])) == (possible["q2"], possible["q4"]), feedback
     for item in ("plain_architecture", "bn_architecture"):  # untrained: the rest of Q5 fails
-        assert f"- PASS {item} (0.5/0.5)" in feedback
+        assert f"- PASS {item} (" in feedback
     assert float(graded.rows["branching.ipynb"]["q2"]) == 0
     assert (
         "`q2_model` could not be graded: TypeError: Branching is not a chain of allowed layers: "

@@ -11,7 +11,8 @@ import nbformat
 import pytest
 
 from grader.build.examples import notebook_until
-from testsuite.helpers import EXAMPLES, GradedRun, run_grader
+from grader.judge.hidden_tests import possible_points
+from testsuite.helpers import EXAMPLES, GradedRun, hidden_tests, run_grader
 
 pytestmark = pytest.mark.slow
 
@@ -143,6 +144,15 @@ def partial_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[GradedRun, d
     return run, {name: cells for name, (_, cells) in made.items()}
 
 
+def full(*questions: str) -> tuple[float, ...]:
+    """Each question's autograded points in the master (the honest parts earn all of them)."""
+    possible = possible_points(hidden_tests(*questions))
+    return tuple(possible[question] for question in questions)
+
+
+HONEST = (*full("q1", "q2", "q4"), 0)  # Q5 is cut from every notebook here
+
+
 def scores(run: GradedRun, name: str) -> tuple[float, ...]:
     row = run.rows[name]
     return tuple(float(row[column]) for column in ("q1", "q2", "q4", "q5"))
@@ -155,7 +165,7 @@ def feedback(run: GradedRun, name: str) -> str:
 def test_stopped_cells_cost_only_what_they_define(partial_runs) -> None:
     run, cells = partial_runs
     row, text = run.rows["stopped.ipynb"], feedback(run, "stopped.ipynb")
-    assert scores(run, "stopped.ipynb") == (1, 3, 2, 0)  # Q1's class was defined before its loop
+    assert scores(run, "stopped.ipynb") == HONEST  # Q1's class was defined before its loop
     assert row["status"] == "timeout"
     for cell in (cells["stopped.ipynb"]["q1"], cells["stopped.ipynb"]["q5"]):
         assert f"cell {cell} was stopped after" in row["message"], row["message"]
@@ -168,7 +178,7 @@ def test_stopped_cells_cost_only_what_they_define(partial_runs) -> None:
 def test_a_cell_that_kills_the_kernel_is_left_out(partial_runs) -> None:
     run, cells = partial_runs
     row = run.rows["crashes.ipynb"]
-    assert scores(run, "crashes.ipynb") == (1, 3, 2, 0)
+    assert scores(run, "crashes.ipynb") == HONEST
     assert row["status"] == "error"
     cell = cells["crashes.ipynb"]["exit"]
     assert f"cell {cell} was left out: the kernel died (exit code 1" in row["message"]
@@ -177,13 +187,13 @@ def test_a_cell_that_kills_the_kernel_is_left_out(partial_runs) -> None:
 
 def test_a_hook_never_sees_the_probe_inputs(partial_runs) -> None:
     run, _ = partial_runs
-    assert scores(run, "spied.ipynb") == (1, 3, 2, 0)  # q4_1_kernel_1 was never overwritten
+    assert scores(run, "spied.ipynb") == HONEST  # q4_1_kernel_1 was never overwritten
     assert "get_ipython()" in run.rows["spied.ipynb"]["message"]  # flagged for a person
 
 
 def test_tampering_earns_only_the_honest_parts_and_is_flagged(partial_runs) -> None:
     run, _ = partial_runs
-    assert scores(run, "tampered.ipynb") == (0, 0, 2, 0)  # clamped Q1, barely trained Q2
+    assert scores(run, "tampered.ipynb") == (0, 0, *full("q4"), 0)  # clamped Q1, barely trained Q2
     text = feedback(run, "tampered.ipynb")
     assert "FAIL adds_any_magnitude" in text
     assert "retrained by the grader" in text  # Q2's message: the honest procedure's MSE
