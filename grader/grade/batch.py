@@ -282,7 +282,7 @@ def grade_all(
     grader = StoringGrader(setup, autograder_digest(setup.tests_dir, setup.course.questions_dir))
     with tempfile.TemporaryDirectory(prefix="inputs-") as scratch:
         inputs = select_shard(collect_inputs(paths, Path(scratch)), *shard)
-        work = plan(inputs, grader.common.store, grader.autograder, regrade)
+        work = plan(inputs, grader.store, grader.autograder, regrade)
         where = f"shard {shard[0]}/{shard[1]}: " if shard[1] > 1 else ""
         console.print(f"{where}{len(inputs)} input(s): {work.summary()}")
         rows = dict(work.stored)

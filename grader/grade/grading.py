@@ -191,7 +191,10 @@ def _fill_sandbox(folder: Path, submission: SubmittedFile, setup: GradingSetup) 
 
 def _execute(folder: Path, setup: GradingSetup, request: dict) -> RunResult:
     """Run the notebook in its sandbox and say how it went (run.json is the runner's account)."""
-    code, stderr, seconds = setup.isolation.run(folder, setup.timeout, json.dumps(request).encode())
+    ended = setup.isolation.run(folder, setup.timeout, json.dumps(request).encode())
+    code, stderr, seconds = ended.code, ended.stderr, ended.seconds
+    if ended.out_of_memory:
+        return RunResult(Status.ERROR, setup.isolation.memory_message(), seconds=seconds)
     if code is None:
         return RunResult(Status.TIMEOUT, f"the notebook ran longer than {setup.timeout} s")
     try:

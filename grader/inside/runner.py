@@ -5,17 +5,24 @@ TIMEOUT
 MEMORY PROCESSES FILE_BYTES OUTPUT_BYTES`` with the export request as JSON on stdin, so student
 code cannot read the grader's probe inputs from a file before the exporter runs). It first limits
 itself and so the kernel it starts, then writes into the sandbox: ``executed.ipynb`` (outputs
-capped), ``answers/`` (see ``grader.judge.exported_answers``) and ``run.json`` (how it went).
-Nothing
-here is trusted by the judge: student code runs in the kernel this process starts.
+capped), ``answers/`` (see ``grader.judge.exported_answers``) and ``run.json`` (how it went),
+and sends them as a tar stream on its stdout (``ship``): the sandbox's folder is a memory-backed
+file system that ends with it, and the trusted side unpacks the stream within caps
+(``grader.grade.channel``). Nothing here is trusted by the judge: student code runs in the
+kernel this process starts.
 """
 
+import errno
+import io
 import json
 import os
 import resource
+import stat
 import sys
+import tarfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 # nbformat imports jsonschema, which imports the optional rfc3987-syntax IRI checker when it is
 # installed (jupyter's dependencies install it); that module builds a grammar at import, 1.2 s
@@ -149,8 +156,49 @@ def run(sandbox: Path, timeout: int, request: dict, memory: int, output_bytes: i
     return log
 
 
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def private_channel() -> BinaryIO:
+    """This process's stdout, kept for ``ship``; fd 1 becomes stderr for all it starts (the
+    kernel included), so that nothing but the runner writes to the channel by accident."""
+    channel = os.dup(1)  # not inherited by the kernel (descriptors are non-inheritable)
+    os.dup2(2, 1)
+    return os.fdopen(channel, "wb")
+
+
+def ship(folder: Path, channel: BinaryIO, log: dict | None = None) -> None:
+    """Send run.json (``log`` when it could not be written), executed.ipynb and the regular
+    files under answers/ as one tar stream; links and special files are left out."""
+    with tarfile.open(fileobj=channel, mode="w|") as archive:
+        if log is not None:
+            data = json.dumps(log).encode()
+            info = tarfile.TarInfo(RUN_LOG)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        names = [] if log is not None else [RUN_LOG]
+        names.append(EXECUTED)
+        for root, _, files in os.walk(folder / ANSWERS_DIR):
+            names += [str(Path(root, name).relative_to(folder)) for name in sorted(files)]
+        for name in names:
+            path = folder / name
+            try:
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    archive.add(path, arcname=name, recursive=False)
+            except OSError:
+                continue  # missing, or changed under us: the trusted side says what is missing
+
+
 if __name__ == "__main__":
     folder, seconds, memory, processes, file_bytes, output_bytes = sys.argv[1:7]
     apply_limits(int(memory), int(processes), int(file_bytes))
     os.environ.pop("PYTHONPATH", None)  # the kernel has no business importing the grader
-    run(Path(folder), int(seconds), json.load(sys.stdin), int(memory), int(output_bytes))
+    channel = private_channel()
+    failure = None
+    try:
+        run(Path(folder), int(seconds), json.load(sys.stdin), int(memory), int(output_bytes))
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        failure = {"status": "error", "message": f"the submission filled its disk: {error}"}
+    ship(Path(folder), channel, failure)
