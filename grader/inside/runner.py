@@ -123,6 +123,20 @@ def memory_note(memory: int) -> str:
     return f"the notebook exceeded the memory limit ({memory / 2**30:g} GiB)"
 
 
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+RESERVE = ".grader-reserve"  # space the runner keeps for its outputs (a notebook may delete it)
+RESERVE_BYTES = 16 * 2**20
+
+
+def reserve_space(folder: Path) -> None:
+    with (folder / RESERVE).open("wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+
+
+def release_space(folder: Path) -> None:
+    (folder / RESERVE).unlink(missing_ok=True)
+
+
 def run(sandbox: Path, timeout: int, request: dict, memory: int, output_bytes: int) -> dict:
     """Execute the sandbox notebook; returns the run log (also written to run.json)."""
     notebook = prepare(nbformat.read(sandbox / NOTEBOOK, as_version=4), request)
@@ -151,12 +165,10 @@ def run(sandbox: Path, timeout: int, request: dict, memory: int, output_bytes: i
     if memory_errors and log["status"] == "ok":
         log = {**log, "status": "error", "message": f"{memory_note(memory)}: {memory_errors[0]}"}
     notebook.cells.pop()  # the exporter cell: graders and students need not see it
+    release_space(sandbox)  # room for the outputs even when the notebook filled its disk
     nbformat.write(notebook, sandbox / EXECUTED)
     (sandbox / RUN_LOG).write_text(json.dumps(log))
     return log
-
-
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def private_channel() -> BinaryIO:
@@ -196,6 +208,7 @@ if __name__ == "__main__":
     channel = private_channel()
     failure = None
     try:
+        reserve_space(Path(folder))
         run(Path(folder), int(seconds), json.load(sys.stdin), int(memory), int(output_bytes))
     except OSError as error:
         if error.errno not in DISK_ERRORS:
