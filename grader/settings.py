@@ -63,12 +63,15 @@ class Settings:
         return replace(cls(), **changes)
 
     def with_environment(self) -> "Settings":
-        """Gradescope's overrides: ``GRADER_TIMEOUT`` (seconds per cell), ``GRADER_MEMORY``."""
+        """Gradescope's overrides: ``GRADER_TIMEOUT`` (seconds per cell), ``GRADER_MEMORY``,
+        ``GRADER_DISK``."""
         changes: dict[str, Any] = {}
         if os.environ.get("GRADER_TIMEOUT"):
             changes["cell_seconds"] = int(os.environ["GRADER_TIMEOUT"])
         if os.environ.get("GRADER_MEMORY"):
             changes["memory_bytes"] = parse_memory(os.environ["GRADER_MEMORY"])
+        if os.environ.get("GRADER_DISK"):
+            changes["disk_bytes"] = parse_disk(os.environ["GRADER_DISK"])
         return replace(self, **changes)
 
     @property

@@ -1,8 +1,9 @@
 """One submission's memory, all of its processes together.
 
-Where the machine lets the grader create memory cgroups (v1, as root on most hosts; v2 where the
-grader's cgroup delegates the ``memory`` controller), every sandbox runs in a cgroup of its own
-whose limit holds all of its processes and its memory-backed files (``--memory`` + ``--disk``):
+Where the machine lets the grader create memory cgroups (v1, as root on most hosts; v2 below or
+beside the grader's own cgroup where the ``memory`` controller is delegated there), every
+sandbox runs in a cgroup of its own whose limit holds all of its processes and its
+memory-backed files (``--memory`` + ``--disk``):
 past it the kernel's OOM killer picks a process of that cgroup only. Elsewhere a watcher thread
 of the trusted side sums the resident anonymous memory of the sandbox's processes (found from
 the bubblewrap process it started, through ``/proc``) every ``POLL_SECONDS`` and kills the
@@ -126,9 +127,12 @@ def find_cgroup_parent(root: Path = CGROUP_ROOT) -> CgroupParent | None:
     v2 = _own_cgroup(2)
     if v2 is not None and (root / "cgroup.controllers").exists():
         own = root / v2.lstrip("/")
-        with contextlib.suppress(OSError):
-            if "memory" in (own / "cgroup.subtree_control").read_text().split():
-                candidates.append(CgroupParent(own, 2))
+        # Below its own cgroup where that delegates memory, else beside it (a cgroup with
+        # processes cannot have children with controllers): e.g. a systemd scope's slice
+        for place in (own, own.parent) if own != root else (own,):
+            with contextlib.suppress(OSError):
+                if "memory" in (place / "cgroup.subtree_control").read_text().split():
+                    candidates.append(CgroupParent(place, 2))
     return next((parent for parent in candidates if _usable(parent)), None)
 
 
