@@ -453,8 +453,8 @@ class Sandbox:
         finally:
             _stop(process)
             process.wait()
-            for thread in threads:
-                thread.join(timeout=5)
+            for thread in threads:  # the pipes end with the PID namespace: soon
+                thread.join(timeout=60)
             if watcher:
                 watcher.close()
             out_of_memory = bool(watcher and watcher.exceeded)

@@ -199,6 +199,7 @@ def ship(folder: Path, channel: BinaryIO, log: dict | None = None) -> None:
                     archive.add(path, arcname=name, recursive=False)
             except OSError:
                 continue  # missing, or changed under us: the trusted side says what is missing
+    channel.flush()  # tarfile leaves a stream it was given open, and so unflushed
 
 
 if __name__ == "__main__":
