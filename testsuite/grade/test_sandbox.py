@@ -41,7 +41,7 @@ from grader.inside import runner
 from grader.judge.exported_answers import ExportUnreadable, load_exported_answers
 from grader.judge.modelspec import InvalidModel, ModelSpec, declared_parameters, rebuild
 from grader.report.gradebook import Gradebook, print_table
-from grader.settings import Settings, parse_memory
+from grader.settings import Settings, parse_disk, parse_memory
 from testsuite import hostile_notebooks as hostile
 from testsuite.helpers import COURSE, ROOT
 
@@ -188,6 +188,10 @@ def test_memory_sizes() -> None:
     for bad in ("lots", "1K", ""):
         with pytest.raises(ValueError):
             parse_memory(bad)
+    assert parse_disk("200M") == 200 * 2**20
+    assert Settings.from_mapping({"disk": "1G"}).disk_bytes == 2**30
+    with pytest.raises(ValueError, match="too little disk"):
+        parse_disk("1M")
 
 
 def test_sandbox_sees_only_what_it_needs(tmp_path: Path) -> None:
