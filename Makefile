@@ -52,6 +52,7 @@ benchmark: setup
 	$(BIN)/python bench/grade_class.py
 	$(BIN)/python bench/export_pdf.py
 	$(BIN)/python bench/sandbox_overhead.py
+	$(BIN)/python bench/resource_accounting.py
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/runner_startup.py
 	$(BIN)/python bench/run_all.py

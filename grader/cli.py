@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from grader.course import Course, CourseError, find_course
-from grader.settings import Settings, format_bytes, parse_memory
+from grader.settings import Settings, format_bytes, parse_disk, parse_memory
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True, soft_wrap=True)  # long lines stay whole in logs
@@ -130,11 +130,23 @@ CANVAS_ASSIGNMENT = typer.Option(
 
 @app.command()
 def grade(
-    submissions: Annotated[
-        list[Path],
-        typer.Argument(help="Notebooks, export zips, folders of them, or a Canvas bulk download."),
-    ],
     out: Annotated[Path, typer.Option(help="Folder for grades.csv, feedback/, executed/, pdfs/.")],
+    submissions: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Notebooks, submission zips (each one submission) and folders of them."
+        ),
+    ] = None,
+    canvas: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--canvas",
+            help="A Canvas bulk download (Download Submissions): each file in it is one input. "
+            "Repeatable.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     timeout: Annotated[
         int | None,
         typer.Option(
@@ -193,8 +205,15 @@ def grade(
     memory: Annotated[
         str | None,
         typer.Option(
-            help="Memory each process of a submission may use, e.g. 6G or 512M "
+            help="Memory of one submission, all its processes together, e.g. 6G or 512M "
             f"(default: the course's, else {format_bytes(DEFAULTS.memory_bytes)})."
+        ),
+    ] = None,
+    disk: Annotated[
+        str | None,
+        typer.Option(
+            help="What one submission may write, its folder, /tmp and /dev/shm together "
+            f"(memory-backed; default: the course's, else {format_bytes(DEFAULTS.disk_bytes)})."
         ),
     ] = None,
     data_dir: Annotated[
@@ -236,7 +255,9 @@ def grade(
         shard_index, shard_count = parse_shard(shard)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--shard") from None
-    settings = _run_settings(where.settings, timeout, memory, jobs)
+    if not submissions and not canvas:
+        raise typer.BadParameter("name submissions or a --canvas download", param_hint="INPUTS")
+    settings = _run_settings(where.settings, timeout, memory, jobs, disk)
     times = {
         "notebook_seconds": notebook_seconds,
         "probe_seconds": probe_seconds,
@@ -263,8 +284,9 @@ def grade(
         console.print(terminal_text(f"warning: {setup.warning}"), style="yellow")
     try:
         rows = grade_all(
-            submissions,
+            submissions or [],
             setup,
+            downloads=canvas or [],
             jobs=jobs,
             shard=(shard_index, shard_count),
             regrade=regrade,
@@ -394,7 +416,11 @@ def mark(
 
 
 def _run_settings(
-    base: Settings, timeout: int | None, memory: str | None, jobs: int | None
+    base: Settings,
+    timeout: int | None,
+    memory: str | None,
+    jobs: int | None,
+    disk: str | None = None,
 ) -> Settings:
     """The course's settings with this run's options applied."""
     changes: dict = {"jobs": jobs or base.jobs}
@@ -405,6 +431,11 @@ def _run_settings(
             changes["memory_bytes"] = parse_memory(memory)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--memory") from None
+    if disk:
+        try:
+            changes["disk_bytes"] = parse_disk(disk)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--disk") from None
     return replace(base, **changes)
 
 

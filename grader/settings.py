@@ -11,7 +11,7 @@ from typing import Any
 GIB, MIB = 2**30, 2**20
 
 
-def parse_memory(text: str) -> int:
+def parse_memory(text: str, least: int = 256 * MIB, what: str = "memory to run a notebook") -> int:
     """'6G', '2GiB', '512M', '1000000' -> bytes (K/M/G/T are powers of 1024)."""
     units = {"": 1, "K": 2**10, "M": MIB, "G": GIB, "T": 2**40}
     clean = str(text).strip().upper().removesuffix("B").removesuffix("I")
@@ -20,9 +20,14 @@ def parse_memory(text: str) -> int:
         value = float(number) * units[unit]
     except (KeyError, ValueError):
         raise ValueError(f"{text!r} is not a memory size like 6G or 512M") from None
-    if value < 256 * MIB:
-        raise ValueError(f"{text!r} is too little memory to run a notebook (at least 256M)")
+    if value < least:
+        raise ValueError(f"{text!r} is too little {what} (at least {format_bytes(least)})")
     return int(value)
+
+
+def parse_disk(text: str) -> int:
+    """A disk budget like '2G' or '200M' (at least 64M: the notebook, tests and outputs)."""
+    return parse_memory(text, 64 * MIB, "disk for a submission")
 
 
 def format_bytes(size: int) -> str:
@@ -48,11 +53,11 @@ class Settings:
     probe_seconds: int = 120  # the probe kernel's definitions (each probe has its own limit)
     restarts: int = 2  # re-runs without the cell that killed the kernel
     wall_factor: float = 3.0  # wall-clock cap = wall_factor x each CPU limit
-    memory_bytes: int = 6 * GIB  # one sandboxed process (RLIMIT_DATA)
+    memory_bytes: int = 6 * GIB  # one submission's processes together (cgroup), and each one
     processes: int = 256  # processes of one sandbox (RLIMIT_NPROC in its user namespace)
     file_bytes: int = 1_000_000_000  # largest file a submission may write (RLIMIT_FSIZE)
     output_bytes: int = 5_000_000  # cell output kept in the executed notebook
-    tmp_bytes: int = 512 * MIB  # the private /tmp and /dev/shm of a sandbox, each
+    disk_bytes: int = 2 * GIB  # all a submission writes: its folder, /tmp and /dev/shm together
     judge_seconds: int = 60  # the hidden tests of one submission, in the trusted process
     jobs: int | None = None  # submissions graded at once; None: one per core (see batch)
 
@@ -60,21 +65,26 @@ class Settings:
     def from_mapping(cls, values: dict[str, Any]) -> "Settings":
         """Defaults with ``values`` applied (a ``course.toml`` ``[budgets]`` table)."""
         known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known - {"memory"})
+        unknown = sorted(set(values) - known - {"memory", "disk"})
         if unknown:
             raise ValueError(f"unknown budget(s) {', '.join(unknown)}; known: {sorted(known)}")
-        changes = {key: value for key, value in values.items() if key != "memory"}
+        changes = {key: value for key, value in values.items() if key not in ("memory", "disk")}
         if "memory" in values:
             changes["memory_bytes"] = parse_memory(values["memory"])
+        if "disk" in values:
+            changes["disk_bytes"] = parse_disk(values["disk"])
         return replace(cls(), **changes)
 
     def with_environment(self) -> "Settings":
-        """Gradescope's overrides: ``GRADER_TIMEOUT`` (seconds per cell), ``GRADER_MEMORY``."""
+        """Gradescope's overrides: ``GRADER_TIMEOUT`` (seconds per cell), ``GRADER_MEMORY``,
+        ``GRADER_DISK``."""
         changes: dict[str, Any] = {}
         if os.environ.get("GRADER_TIMEOUT"):
             changes["cell_seconds"] = int(os.environ["GRADER_TIMEOUT"])
         if os.environ.get("GRADER_MEMORY"):
             changes["memory_bytes"] = parse_memory(os.environ["GRADER_MEMORY"])
+        if os.environ.get("GRADER_DISK"):
+            changes["disk_bytes"] = parse_disk(os.environ["GRADER_DISK"])
         return replace(self, **changes)
 
     @property

@@ -15,8 +15,9 @@ from testsuite.helpers import EXAMPLES, GradedRun, odd_inputs, run_grader
 @pytest.fixture(scope="session")
 def graded_examples(tmp_path_factory: pytest.TempPathFactory) -> GradedRun:
     """The example submissions plus broken and hostile ones, graded in one run."""
-    inputs = sorted(EXAMPLES.glob("*.ipynb")) + odd_inputs(tmp_path_factory.mktemp("inputs"))
-    return run_grader(inputs, tmp_path_factory.mktemp("graded"))
+    *odd, download = odd_inputs(tmp_path_factory.mktemp("inputs"))
+    inputs = sorted(EXAMPLES.glob("*.ipynb")) + odd
+    return run_grader(inputs, tmp_path_factory.mktemp("graded"), downloads=[download])
 
 
 @pytest.fixture(scope="session")

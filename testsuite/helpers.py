@@ -72,17 +72,18 @@ class GradedRun:
     out: Path
     rows: dict[str, dict[str, str]]
     stdout: str
-    input_hashes: dict[Path, str]
+    input_hashes: dict[Path, str]  # the inputs and the downloads
     stderr: str = ""
+    downloads: tuple[Path, ...] = ()  # named with --canvas
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_grader(inputs: list[Path], out: Path, *extra: str) -> GradedRun:
-    """Grade ``inputs`` through the real command line."""
-    hashes = {path: sha256(path) for path in inputs if path.is_file()}
+def run_grader(inputs: list[Path], out: Path, *extra: str, downloads: list[Path] = ()) -> GradedRun:
+    """Grade ``inputs`` and the Canvas ``downloads`` through the real command line."""
+    hashes = {path: sha256(path) for path in [*inputs, *downloads] if path.is_file()}
     command = [
         sys.executable,
         "-m",
@@ -91,13 +92,19 @@ def run_grader(inputs: list[Path], out: Path, *extra: str) -> GradedRun:
         "--out",
         str(out),
         *extra,
+        *(f"--canvas={download}" for download in downloads),
         *map(str, inputs),
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     with (out / "grades.csv").open() as handle:
         rows = {row["submission"]: row for row in csv.DictReader(handle)}
     return GradedRun(
-        out=out, rows=rows, stdout=result.stdout, input_hashes=hashes, stderr=result.stderr
+        out=out,
+        rows=rows,
+        stdout=result.stdout,
+        input_hashes=hashes,
+        stderr=result.stderr,
+        downloads=tuple(downloads),
     )
 
 
@@ -110,7 +117,8 @@ def with_cell(notebook_path: Path, source: str, target: Path) -> Path:
 
 
 def odd_inputs(folder: Path) -> list[Path]:
-    """Submissions that are broken or hostile in the ways real classes produce."""
+    """Submissions that are broken or hostile in the ways real classes produce; the last is a
+    Canvas bulk download (to be named with ``--canvas``)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "notes.txt").write_text("not a notebook")
     (folder / "not_a_notebook.ipynb").write_text(json.dumps({"hello": "world"}))

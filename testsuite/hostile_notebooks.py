@@ -362,3 +362,42 @@ class Secrets:
     pickle_marker: Path  # created if the judge ever unpickles a submission's payload
     victim: int  # pid of a process of the grader's user
     port: int  # a loopback port the test listens on
+
+
+def many_allocators(path: Path, count: int = 64, each: int = 768 * 2**20) -> Path:
+    """``count`` processes, each filling ``each`` bytes (just under the per-process limit)."""
+    code = f"""
+import os, time
+children = []
+for _ in range({count}):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            block = b"x" * {each}
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    children.append(pid)
+time.sleep(20)
+print("all", len(children), "allocators still running")
+"""
+    return notebook(path, code)
+
+
+def disk_filler(path: Path, where: str, size: int, chunk: int) -> Path:
+    """Files of ``chunk`` bytes (under the per-file limit) in ``where`` until ``size`` is
+    written or the disk is full; prints how far it got."""
+    code = f"""
+import os
+written = 0
+try:
+    os.makedirs({where!r}, exist_ok=True)
+    while written < {size}:
+        with open(os.path.join({where!r}, f"fill-{{written}}"), "wb") as handle:
+            handle.write(b"x" * {chunk})
+        written += {chunk}
+    print("LEAK wrote", written)
+except OSError as error:
+    print("blocked after", written, error.strerror)
+"""
+    return notebook(path, code)

@@ -34,8 +34,8 @@ from grader.common.canvas_names import CanvasFile, parse_canvas_name
 from grader.common.names import numbered, output_key
 from grader.common.results import GradeRow, Status
 from grader.common.store import Record, ResultStore, autograder_digest, file_digest
-from grader.common.text import terminal_text
-from grader.grade.canvas_inputs import expand_inputs
+from grader.common.text import one_line, terminal_text, valid_text
+from grader.grade.canvas_inputs import BadMember, expand_inputs
 from grader.grade.grading import GradingSetup, grade_one, keep_pdf
 
 PDF_ONLY = "only a PDF was submitted; the notebook is missing"
@@ -54,11 +54,16 @@ class Input:
     canvas: CanvasFile | None = None
     pdf: Path | None = None  # the student's separately uploaded PDF (Canvas)
     pdf_only: bool = False  # a Canvas PDF whose notebook never came: nothing to run
+    problem: str = ""  # a member of a download that could not be unpacked: why
+    label: str = ""  # the row's submission name when it is not the file's (a bad member)
 
 
-def collect_inputs(paths: list[Path], scratch: Path) -> list[Input]:
+def collect_inputs(paths: list[Path], scratch: Path, downloads: list[Path] = ()) -> list[Input]:
     """Files, folders and Canvas bulk downloads -> inputs in a deterministic (name) order."""
-    parsed = [(path, parse_canvas_name(path)) for path in expand_inputs(paths, scratch)]
+    expanded = expand_inputs(paths, scratch, downloads)
+    bad = [item for item in expanded if isinstance(item, BadMember)]
+    files = [item for item in expanded if not isinstance(item, BadMember)]
+    parsed = [(path, parse_canvas_name(path)) for path in files]
     pdfs = {
         canvas.user_id: (path, canvas)
         for path, canvas in parsed
@@ -72,6 +77,11 @@ def collect_inputs(paths: list[Path], scratch: Path) -> list[Input]:
         inputs.append(Input(numbered(path.name, seen, "#"), path, canvas, pdf))
     for path, canvas in pdfs.values():
         inputs.append(Input(numbered(path.name, seen, "#"), path, canvas, pdf_only=True))
+    for member in bad:
+        name, canvas = member.base_name, parse_canvas_name(Path(member.base_name))
+        reason = f"{member.name} in {member.download.name} was not unpacked: {member.reason}"
+        identity = numbered(name, seen, "#")
+        inputs.append(Input(identity, member.download, canvas, problem=reason, label=member.name))
     return sorted(inputs, key=lambda item: item.identity)
 
 
@@ -136,7 +146,10 @@ class StoringGrader:
 
     def _grade(self, item: Input) -> GradeRow:
         key = output_key(Path(item.identity))  # identities are unique in the whole class
-        if item.pdf_only:  # kept: people grade the written answers from it
+        if item.problem:
+            label, message = valid_text(item.label), one_line(item.problem)
+            row = GradeRow(submission=label, status=Status.INVALID, key=key, message=message)
+        elif item.pdf_only:  # kept: people grade the written answers from it
             row = GradeRow(
                 submission=item.path.name, status=Status.INVALID, key=key, message=PDF_ONLY
             )
@@ -204,7 +217,7 @@ def plan(inputs: list[Input], store: ResultStore, autograder: str, regrade: bool
     """Compare each input's content and the autograder with the stored record."""
     todo, stored, changed = [], {}, 0
     for item in inputs:
-        digest = "" if item.pdf_only else file_digest(item.path)
+        digest = item.problem if item.pdf_only or item.problem else file_digest(item.path)
         record = None if regrade else store.get(item.identity)
         if record and record.submission_sha256 == digest and record.autograder == autograder:
             stored[item.identity] = record.row
@@ -269,6 +282,7 @@ def grade_all(
     paths: list[Path],
     setup: GradingSetup,
     *,
+    downloads: list[Path] = (),
     jobs: int = 1,
     shard: tuple[int, int] = (1, 1),
     regrade: bool = False,
@@ -276,12 +290,14 @@ def grade_all(
 ) -> list[GradeRow]:
     """Grade this shard's inputs that the store lacks; returns the rows of all of them.
 
-    Raises ``Interrupted`` on Ctrl-C, SIGTERM or SIGHUP after stopping the jobs in flight.
+    ``downloads`` are Canvas bulk downloads (each member its own input); every zip in ``paths``
+    is one submission. Raises ``Interrupted`` on Ctrl-C, SIGTERM or SIGHUP after stopping the
+    jobs in flight.
     """
     console = console or Console(stderr=True)
     grader = StoringGrader(setup, autograder_digest(setup.tests_dir, setup.course.questions_dir))
     with tempfile.TemporaryDirectory(prefix="inputs-") as scratch:
-        inputs = select_shard(collect_inputs(paths, Path(scratch)), *shard)
+        inputs = select_shard(collect_inputs(paths, Path(scratch), downloads), *shard)
         work = plan(inputs, grader.store, grader.autograder, regrade)
         where = f"shard {shard[0]}/{shard[1]}: " if shard[1] > 1 else ""
         console.print(f"{where}{len(inputs)} input(s): {work.summary()}")

@@ -271,7 +271,10 @@ def _execute(folder: Path, setup: GradingSetup, request: dict, budgets: dict) ->
     """Run the notebook in its sandbox and say how it went (run.json is the runner's account)."""
     wall = run_wall_seconds(budgets, setup.settings.grace_seconds)
     payload = json.dumps({"budgets": budgets, "request": request}).encode()
-    code, stderr, _seconds = setup.isolation.run(folder, int(wall), payload)
+    ended = setup.isolation.run(folder, int(wall), payload)
+    code, stderr = ended.code, ended.stderr
+    if ended.out_of_memory:
+        return NotebookRun(Status.ERROR, setup.isolation.memory_message())
     if code is None:
         return NotebookRun(Status.TIMEOUT, f"the notebook ran longer than {wall:g} s")
     try:

@@ -2,11 +2,16 @@
 
 Each run gets its own PID, network, IPC, UTS and user namespaces (``bwrap --unshare-all``), dies
 with its bubblewrap parent (so every process the submission started is gone when its grading
-ends), a private ``/tmp`` and ``/dev/shm``, one writable folder (its sandbox) and read-only views
-of only what Python, the venv, the runner and the MNIST files need. Limits on memory, processes
-and file size are set by the runner inside the sandbox (``grader.inside.runner.apply_limits``); a
-seccomp filter refuses the system calls in ``DENIED_SYSCALLS``, so a sandbox cannot leave the
-cores its job was pinned to (``grader.grade.batch.cpu_sets``).
+ends) and read-only views of only what Python, the venv, the runner and the MNIST files need.
+All it can write is one memory-backed file system of ``--disk`` bytes (``DISK``, mounted at
+``/dev/shm``), which holds its folder (``/submission``, a link) and its ``/tmp`` (a link): past
+the limit writes fail with ENOSPC inside, and nothing outside ever fills up. Its outputs leave
+as a tar stream on the runner's stdout (``grader.grade.channel``). Its memory, all processes
+together, is held by a cgroup or a watcher (``grader.grade.memory``); limits on each process's
+memory, processes and file size are set by the runner inside the sandbox
+(``grader.inside.runner.apply_limits``); a seccomp filter refuses the system calls in
+``DENIED_SYSCALLS``, so a sandbox cannot leave the cores its job was pinned to
+(``grader.grade.batch.cpu_sets``).
 
 The trusted side never follows a link the submission could have placed: it reads only regular
 files, opened component by component with ``O_NOFOLLOW``, up to a size cap, and it never takes a
@@ -29,16 +34,19 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from grader.common.results import Status
-from grader.settings import Settings
+from grader.grade import channel, memory
+from grader.settings import Settings, format_bytes
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # holds grader/ (checkout or site-packages)
 INSTALL_HINT = "sudo apt-get install bubblewrap"
 SANDBOX_USER = "nobody"  # the outside identity of sandboxes when the grader runs as root
-INSIDE = Path("/submission")  # the sandbox folder as the submission sees it
+INSIDE = Path("/submission")  # the sandbox folder as the submission sees it (a link into DISK)
+DISK = Path("/dev/shm")  # the one writable file system, --disk bytes: folder, /tmp, /dev/shm
+INPUTS = ("homework.ipynb", "tests")  # what the trusted side wrote, bound read-only in the folder
 RUNNER_PATH = Path("/opt/grader")  # the code that runs inside (grader/inside/), read-only
 RUNNER_FILES = ("__init__.py", "inside/__init__.py", "inside/runner.py", "inside/kernel_export.py")
 ETC_FILES = (
@@ -71,11 +79,11 @@ STDERR_TAIL_BYTES = 8_192
 class Limits:
     """What one submission may use inside its sandbox (from ``grader.settings.Settings``)."""
 
-    memory_bytes: int = Settings.memory_bytes  # RLIMIT_DATA of each process
+    memory_bytes: int = Settings.memory_bytes  # all processes together; RLIMIT_DATA of each
     processes: int = Settings.processes  # RLIMIT_NPROC, counted in the sandbox's user namespace
     file_bytes: int = Settings.file_bytes  # RLIMIT_FSIZE: largest file the submission may write
     output_bytes: int = Settings.output_bytes  # cell outputs kept in the executed notebook
-    tmp_bytes: int = Settings.tmp_bytes  # the private /tmp and /dev/shm (memory-backed), each
+    disk_bytes: int = Settings.disk_bytes  # the folder, /tmp and /dev/shm together
     grace_seconds: int = Settings.grace_seconds  # beyond the per-cell timeout: start, export
     threads: int = 1  # OMP/MKL/OpenBLAS threads
 
@@ -86,7 +94,7 @@ class Limits:
             processes=settings.processes,
             file_bytes=settings.file_bytes,
             output_bytes=settings.output_bytes,
-            tmp_bytes=settings.tmp_bytes,
+            disk_bytes=settings.disk_bytes,
             grace_seconds=settings.grace_seconds,
             threads=threads,
         )
@@ -118,6 +126,16 @@ class RunResult:
     message: str = ""
     cell_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass
+class Exit:
+    """How the runner's process ended, as the trusted side saw it."""
+
+    code: int | None  # None: stopped at the time limit
+    stderr: str  # its last STDERR_TAIL_BYTES
+    seconds: float
+    out_of_memory: bool = False  # the submission's processes together passed the limit
 
 
 class SandboxUnavailable(RuntimeError):
@@ -183,12 +201,20 @@ def seccomp_fds() -> Iterator[tuple[int, ...]]:
         os.close(read_end)
 
 
+def _seen_at(path: Path) -> str:
+    """Where a mount for ``path`` goes: ``/tmp`` is a link into ``DISK`` inside, so a path under
+    it (a venv or data in /tmp, as on CI runners) is mounted at its place in ``DISK``."""
+    if path.is_relative_to("/tmp"):
+        return str(DISK / "tmp" / path.relative_to("/tmp"))
+    return str(path)
+
+
 def bwrap_command(
     sandbox: Path,
     data: DataMount | None,
     inner: list[str],
     seccomp_fd: int | None = None,
-    tmp_bytes: int = Settings.tmp_bytes,
+    disk_bytes: int = Settings.disk_bytes,
 ) -> list[str]:
     """The bubblewrap command line that runs ``inner`` with the submission's view of the world."""
     command = [bwrap_path() or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns"]
@@ -196,11 +222,13 @@ def bwrap_command(
         command += ["--seccomp", str(seccomp_fd)]
     command += ["--die-with-parent", "--new-session"]  # the environment: Popen(env=...) only
     command += ["--uid", "1000", "--gid", "1000", "--hostname", "sandbox"]
-    # Private /tmp and /dev/shm first: what is bound below stays visible even when it lives
-    # under /tmp (a checkout or venv in /tmp, as a CI runner may have it).
+    # The one writable file system first: what is bound below stays visible even when it
+    # lives under /tmp (a checkout or venv in /tmp, as a CI runner may have it).
     command += ["--proc", "/proc", "--dev", "/dev"]
-    command += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
-    command += ["--size", str(tmp_bytes), "--tmpfs", "/dev/shm"]
+    command += ["--size", str(disk_bytes), "--tmpfs", str(DISK), "--remount-ro", "/dev"]
+    folder = DISK / "submission"
+    command += ["--dir", str(folder), "--dir", str(DISK / "tmp")]
+    command += ["--symlink", str(folder), str(INSIDE), "--symlink", str(DISK / "tmp"), "/tmp"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
         if path.is_symlink():
@@ -208,18 +236,20 @@ def bwrap_command(
         elif path.is_dir():
             command += ["--ro-bind", str(path), str(path)]
     for root in _python_roots():
-        command += ["--ro-bind", str(root), str(root)]
+        command += ["--ro-bind", str(root), _seen_at(root)]
         if (root / "grader" / "inside").is_dir():  # an installed grader: only inside/ is needed
-            command += ["--tmpfs", str(root / "grader")]
+            hidden = _seen_at(root / "grader")
+            command += ["--size", "4096", "--tmpfs", hidden, "--remount-ro", hidden]
     for name in ETC_FILES:
         command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for name in RUNNER_FILES:
         source, target = PACKAGE_PARENT / "grader" / name, RUNNER_PATH / "grader" / name
         command += ["--ro-bind", str(source), str(target)]
-    command += ["--bind", str(sandbox), str(INSIDE)]
+    for name in INPUTS:
+        command += ["--ro-bind-try", str(sandbox / name), str(folder / name)]
     if data is not None:
-        for target in (data.directory, INSIDE / "data"):
-            command += ["--ro-bind", str(data.directory / data.folder), str(target / data.folder)]
+        for target in (_seen_at(data.directory), folder / "data"):
+            command += ["--ro-bind", str(data.directory / data.folder), f"{target}/{data.folder}"]
     command += ["--remount-ro", "/", "--chdir", str(INSIDE)]
     return [*command, "--", *inner]
 
@@ -274,9 +304,11 @@ class Sandbox:
     enabled: bool = True
     user: str | None = None  # outside identity (``nobody`` as root), None: the grader's own
     warning: str = ""  # set by ``check`` when isolation is weaker than it should be
+    cgroups: memory.CgroupParent | None = None  # set by ``check``; None: the watcher instead
 
     def check(self, scratch: Path) -> None:
         """Find bubblewrap and prove it starts Python here; pick the outside identity."""
+        self.cgroups = memory.find_cgroup_parent()
         if not self.enabled:
             self.warning = "graded WITHOUT the sandbox (--no-sandbox): not isolated"
             return
@@ -317,10 +349,9 @@ class Sandbox:
                 timeout=timeout,
             )
 
-    @staticmethod
-    def _weaker(user: str | None) -> list[str]:
+    def _weaker(self, user: str | None) -> list[str]:
         """What this machine's sandboxes cannot enforce, for the warning."""
-        weaker = []
+        weaker = [] if self.cgroups else [memory.FALLBACK_NOTE]
         if user is None and os.geteuid() == 0:
             weaker.append(
                 f"sandboxes run as root's uid (user {SANDBOX_USER} cannot read the venv "
@@ -336,7 +367,7 @@ class Sandbox:
     def command(self, folder: Path, inner: list[str], seccomp_fd: int | None = None) -> list[str]:
         if not self.enabled:
             return inner
-        return bwrap_command(folder, self.data, inner, seccomp_fd, self.limits.tmp_bytes)
+        return bwrap_command(folder, self.data, inner, seccomp_fd, self.limits.disk_bytes)
 
     def env(self, home: Path) -> dict[str, str]:
         env = sandbox_env(self.data, self.limits, home)
@@ -351,29 +382,66 @@ class Sandbox:
         for path in [folder, *folder.rglob("*")]:
             os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
-    def run(self, folder: Path, timeout: int, request: bytes) -> tuple[int | None, str, float]:
-        """Run the runner for ``folder``; returns (exit code or None on timeout, stderr tail, s)."""
+    def memory_message(self) -> str:
+        """The reason of a submission stopped by ``run``'s ``out_of_memory``."""
+        limits = self.limits
+        if self.cgroups:
+            return (
+                "the notebook exceeded the memory limit: its processes and files together "
+                f"held more than {format_bytes(limits.memory_bytes + limits.disk_bytes)} "
+                f"(--memory {format_bytes(limits.memory_bytes)} + --disk "
+                f"{format_bytes(limits.disk_bytes)})"
+            )
+        return (
+            "the notebook exceeded the memory limit: its processes together held more than "
+            f"{format_bytes(limits.memory_bytes)} (--memory)"
+        )
+
+    def _cgroup(self) -> memory.Cgroup | None:
+        """A fresh cgroup for one run: its processes plus its memory-backed files."""
+        if self.cgroups is None:
+            return None
+        limit = self.limits.memory_bytes + self.limits.disk_bytes
+        return self.cgroups.create(f"grader-{os.getpid()}-{os.urandom(6).hex()}", limit)
+
+    def _start(
+        self, folder: Path, inner: list[str], fds: tuple[int, ...], cgroup: memory.Cgroup | None
+    ) -> subprocess.Popen:
+        """Start the runner (in ``cgroup`` before its first instruction, then as ``user``)."""
+        user = self.user if self.enabled else None
+        switch = identity(user)
+        starter = None
+        if cgroup is not None:  # join as the grader (it owns the cgroup), then switch users
+            starter, switch = partial(_join_then_become, cgroup, switch), {}
+        return subprocess.Popen(
+            self.command(folder, inner, *fds),
+            cwd=folder,
+            env=self.env(INSIDE if self.enabled else folder),
+            **switch,
+            preexec_fn=starter,
+            pass_fds=fds,
+            start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE if self.enabled else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def run(self, folder: Path, timeout: int, request: bytes) -> Exit:
+        """Run the runner for ``folder`` (inputs in, its outputs unpacked into it)."""
         inside = INSIDE if self.enabled else folder
         inner = [python_inside(), "-m", "grader.inside.runner", str(inside), str(timeout)]
         limits = self.limits if self.enabled else replace(self.limits, processes=0)
         inner += limits.as_args()
-        env = self.env(inside)
         started = time.monotonic()
+        cgroup = self._cgroup()
         with seccomp_fds() if self.enabled else contextlib.nullcontext(()) as fds:
-            process = subprocess.Popen(
-                self.command(folder, inner, *fds),
-                cwd=folder,
-                env=env,
-                **identity(self.user if self.enabled else None),
-                pass_fds=fds,
-                start_new_session=True,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        tail: deque[bytes] = deque()
-        reader = threading.Thread(target=_keep_tail, args=(process.stderr, tail), daemon=True)
-        reader.start()
+            process = self._start(folder, inner, fds, cgroup)
+        threads = [_thread(_keep_tail, process.stderr, tail := deque())]
+        if process.stdout is not None:  # sandboxed: the outputs arrive on the channel
+            threads.append(_thread(channel.receive, process.stdout, folder))
+        watcher = None
+        if cgroup is None:
+            watcher = memory.Watcher(process.pid, limits.memory_bytes, partial(_stop, process))
         code: int | None = None
         try:
             with contextlib.suppress(BrokenPipeError):
@@ -383,15 +451,41 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             pass
         finally:
-            # Our own, not yet reaped child: killing bubblewrap ends its PID namespace (daemons
-            # included); without the sandbox, its process group is all we can reach.
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
+            _stop(process)
             process.wait()
-            reader.join(timeout=5)
+            for thread in threads:  # the pipes end with the PID namespace: soon
+                thread.join(timeout=60)
+            if watcher:
+                watcher.close()
+            out_of_memory = bool(watcher and watcher.exceeded)
+            if cgroup:
+                out_of_memory = cgroup.out_of_memory()
+                cgroup.remove()
         text = b"".join(tail).decode("utf-8", "replace")
-        return code, text, time.monotonic() - started
+        return Exit(code, text, time.monotonic() - started, out_of_memory)
+
+
+def _join_then_become(cgroup: memory.Cgroup, switch: dict) -> None:
+    """In the child between fork and exec: into the cgroup, then the sandbox's identity."""
+    cgroup.join()
+    if switch:
+        os.setgroups([])
+        os.setgid(switch["group"])
+        os.setuid(switch["user"])
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Kill our own, not yet reaped child: killing bubblewrap ends its PID namespace (daemons
+    included); without the sandbox, its process group is all we can reach."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _thread(target, *args) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
 
 
 def _keep_tail(stream, tail: deque[bytes]) -> None:

@@ -4,7 +4,9 @@ Run as its own process inside the bubblewrap sandbox (``python -m grader.inside.
 WALL MEMORY PROCESSES FILE_BYTES OUTPUT_BYTES``, with ``{"budgets": ..., "request": ...}`` as
 JSON on stdin). It first limits itself and so the kernel it starts, then writes into the
 sandbox: ``executed.ipynb`` (outputs capped, stopped cells marked), ``answers/`` (see
-``grader.judge.exported_answers``) and ``run.json`` (how it went, cell by cell).
+``grader.judge.exported_answers``) and ``run.json`` (how it went, cell by cell), and sends them
+as a tar stream on its stdout (``ship``): the sandbox's folder is a memory-backed file system
+that ends with it, and the trusted side unpacks the stream within caps (``grader.grade.channel``).
 
 Interrupt, note, continue: a cell that uses more than its CPU time (the kernel's process tree,
 read from /proc), or more than ``wall_factor`` times it of wall clock (code that only waits), is
@@ -17,13 +19,18 @@ interrupt) is restarted and the notebook re-run from the top without that cell, 
 
 import asyncio
 import copy
+import errno
+import io
 import json
 import os
 import resource
+import stat
 import sys
+import tarfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 # nbformat imports jsonschema, which imports the optional rfc3987-syntax IRI checker when it is
 # installed (jupyter's dependencies install it); that module builds a grammar at import, 1.2 s
@@ -246,6 +253,20 @@ def memory_note(memory: int) -> str:
     return f"the notebook exceeded the memory limit ({memory / 2**30:g} GiB)"
 
 
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+RESERVE = ".grader-reserve"  # space the runner keeps for its outputs (a notebook may delete it)
+RESERVE_BYTES = 16 * 2**20
+
+
+def reserve_space(folder: Path) -> None:
+    with (folder / RESERVE).open("wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+
+
+def release_space(folder: Path) -> None:
+    (folder / RESERVE).unlink(missing_ok=True)
+
+
 def _note(cell: nbformat.NotebookNode, text: str) -> None:
     """Mark a cell in the executed notebook (the student and the TA see why it stopped)."""
     cell.setdefault("outputs", []).append(
@@ -401,6 +422,7 @@ def finish(
     log["seconds"] = round(time.monotonic() - started, 1)
     log["cell_errors"] = errors[:MAX_REPORTED_ERRORS]
     notebook.cells.pop()  # the exporter cell: graders and students need not see it
+    release_space(sandbox)  # room for the outputs even when the notebook filled its disk
     nbformat.write(notebook, sandbox / EXECUTED)
     (sandbox / RUN_LOG).write_text(json.dumps(log))
     return log
@@ -411,8 +433,48 @@ def run(sandbox: Path, wall: float, payload: dict, memory: int, output_bytes: in
     return asyncio.run(run_async(sandbox, wall, payload, memory, output_bytes))
 
 
+def private_channel() -> BinaryIO:
+    """This process's stdout, kept for ``ship``; fd 1 becomes stderr for all it starts (the
+    kernel included), so that nothing but the runner writes to the channel by accident."""
+    channel = os.dup(1)  # not inherited by the kernel (descriptors are non-inheritable)
+    os.dup2(2, 1)
+    return os.fdopen(channel, "wb")
+
+
+def ship(folder: Path, channel: BinaryIO, log: dict | None = None) -> None:
+    """Send run.json (``log`` when it could not be written), executed.ipynb and the regular
+    files under answers/ as one tar stream; links and special files are left out."""
+    with tarfile.open(fileobj=channel, mode="w|") as archive:
+        if log is not None:
+            data = json.dumps(log).encode()
+            info = tarfile.TarInfo(RUN_LOG)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        names = [] if log is not None else [RUN_LOG]
+        names.append(EXECUTED)
+        for root, _, files in os.walk(folder / ANSWERS_DIR):
+            names += [str(Path(root, name).relative_to(folder)) for name in sorted(files)]
+        for name in names:
+            path = folder / name
+            try:
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    archive.add(path, arcname=name, recursive=False)
+            except OSError:
+                continue  # missing, or changed under us: the trusted side says what is missing
+    channel.flush()  # tarfile leaves a stream it was given open, and so unflushed
+
+
 if __name__ == "__main__":
     folder, seconds, memory, processes, file_bytes, output_bytes = sys.argv[1:7]
     apply_limits(int(memory), int(processes), int(file_bytes))
     os.environ.pop("PYTHONPATH", None)  # the kernel has no business importing the grader
-    run(Path(folder), float(seconds), json.load(sys.stdin), int(memory), int(output_bytes))
+    channel = private_channel()
+    failure = None
+    try:
+        reserve_space(Path(folder))
+        run(Path(folder), float(seconds), json.load(sys.stdin), int(memory), int(output_bytes))
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        failure = {"status": "error", "message": f"the submission filled its disk: {error}"}
+    ship(Path(folder), channel, failure)

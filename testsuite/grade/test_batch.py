@@ -38,7 +38,7 @@ def canvas_download(folder: Path) -> Path:
 def test_canvas_pairs_pdfs_and_reads_late_once(tmp_path: Path) -> None:
     local = tmp_path / "alice.ipynb"
     local.write_text("{}")
-    inputs = collect_inputs([canvas_download(tmp_path), local], tmp_path)
+    inputs = collect_inputs([local], tmp_path, [canvas_download(tmp_path)])
     by_name = {item.identity: item for item in inputs}
     assert list(by_name) == sorted(by_name)  # deterministic order
     jane = by_name["doejane_101_201_homework.ipynb"]

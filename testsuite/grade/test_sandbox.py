@@ -1,5 +1,6 @@
 """The sandbox's trusted side, fast: safe reads, limits checked before work, keys, messages."""
 
+import contextlib
 import io
 import json
 import os
@@ -8,6 +9,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -22,21 +24,24 @@ from grader.common.names import output_key, unique_keys
 from grader.common.results import GradeRow, Status
 from grader.common.safe_files import UnsafeFile, read_file, regular_files
 from grader.common.text import one_line, terminal_text
-from grader.grade.canvas_inputs import expand_inputs, is_canvas_download
+from grader.grade import channel, memory
+from grader.grade.canvas_inputs import expand_inputs
 from grader.grade.data import DataUnavailable, default_data_dir, verify_data_dir
 from grader.grade.grading import GradingSetup, _keep_outputs
 from grader.grade.sandbox import (
-    INSIDE,
+    DISK,
     DataMount,
+    Limits,
     Sandbox,
     bwrap_command,
     seccomp_program,
 )
 from grader.grade.submitted_file import InvalidSubmission, SubmittedFile, read_submitted_file
+from grader.inside import runner
 from grader.judge.exported_answers import ExportUnreadable, load_exported_answers
 from grader.judge.modelspec import InvalidModel, ModelSpec, declared_parameters, rebuild
 from grader.report.gradebook import Gradebook, print_table
-from grader.settings import Settings, parse_memory
+from grader.settings import Settings, parse_disk, parse_memory
 from testsuite import hostile_notebooks as hostile
 from testsuite.helpers import COURSE, ROOT
 
@@ -118,8 +123,9 @@ def test_model_limits_are_checked_before_allocation() -> None:
 
 def test_zip_limits(tmp_path: Path) -> None:
     bomb = hostile.zip_bomb(tmp_path / "bomb.zip")
-    assert not is_canvas_download(bomb)  # Canvas-named, but never unpacked
-    assert expand_inputs([bomb], tmp_path) == [bomb]
+    assert expand_inputs([bomb], tmp_path) == [bomb]  # Canvas-named, but never unpacked
+    [member] = expand_inputs([], tmp_path, [bomb])  # named a download: its member is refused
+    assert "zip bomb" in member.reason
     with pytest.raises(InvalidSubmission, match="zip bomb"):
         read_submitted_file(bomb)
     escape = tmp_path / "escape.zip"
@@ -141,7 +147,7 @@ def test_canvas_members_with_one_base_name_are_both_kept(tmp_path: Path) -> None
     with zipfile.ZipFile(download, "w") as archive:
         archive.writestr("a/doejane_101_201_homework.ipynb", "{}")
         archive.writestr("b/doejane_101_201_homework.ipynb", "[]")
-    files = expand_inputs([download], tmp_path)
+    files = expand_inputs([], tmp_path, [download])
     assert sorted(f.read_text() for f in files) == ["[]", "{}"]
 
 
@@ -182,6 +188,10 @@ def test_memory_sizes() -> None:
     for bad in ("lots", "1K", ""):
         with pytest.raises(ValueError):
             parse_memory(bad)
+    assert parse_disk("200M") == 200 * 2**20
+    assert Settings.from_mapping({"disk": "1G"}).disk_bytes == 2**30
+    with pytest.raises(ValueError, match="too little disk"):
+        parse_disk("1M")
 
 
 def test_sandbox_sees_only_what_it_needs(tmp_path: Path) -> None:
@@ -190,12 +200,14 @@ def test_sandbox_sees_only_what_it_needs(tmp_path: Path) -> None:
     command = bwrap_command(tmp_path / "box", mount, ["python"])
     sources = {command[i + 1] for i, arg in enumerate(command) if arg.startswith("--ro-bind")}
     writable = [command[i + 1] for i, arg in enumerate(command) if arg == "--bind"]
-    assert writable == [str(tmp_path / "box")]
+    assert writable == []  # all it can write is its --disk tmpfs, holding the folder and /tmp
+    assert str(tmp_path / "box" / "homework.ipynb") in sources  # its inputs, read-only
     for secret in ("build", "solutions", "solutions/questions", "tests", ""):
         assert str(ROOT / secret).rstrip("/") not in sources
     assert str(data / "MNIST") in sources
     targets = [command[i + 2] for i, arg in enumerate(command) if arg == "--ro-bind"]
-    assert str(data / "MNIST") in targets and str(INSIDE / "data" / "MNIST") in targets
+    seen_at = DISK / "tmp" / data.relative_to("/tmp") if data.is_relative_to("/tmp") else data
+    assert str(seen_at / "MNIST") in targets and str(DISK / "submission/data/MNIST") in targets
     for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--disable-userns"):
         assert flag in command
 
@@ -291,3 +303,117 @@ def test_missing_bubblewrap_stops_with_the_install_command(tmp_path: Path) -> No
     result = grade_command("--out", str(tmp_path / "o"), "x.ipynb", PATH=str(bare))
     assert result.returncode == 2
     assert "apt-get install bubblewrap" in " ".join(result.stderr.split())
+
+
+def test_one_disk_limit_for_folder_tmp_and_shm(scratch: Path) -> None:
+    """Files under the per-file limit in the folder, /tmp and /dev/shm share one --disk; past it
+    writes fail inside with ENOSPC, and /dev itself is read-only."""
+    code = """
+import errno, os
+written = 0
+for turn, where in enumerate(("/submission", "/tmp", "/dev/shm", "/submission")):
+    try:
+        for index in range(100):
+            with open(f"{where}/f{turn}-{index}", "wb") as handle:
+                handle.write(b"x" * 8_000_000)
+            written += 8_000_000
+    except OSError as error:
+        assert error.errno == errno.ENOSPC, error
+        print(where, "full after", written)
+try:
+    open("/dev/evil", "wb")
+except OSError as error:
+    print("dev", error.errno == errno.EROFS)
+print(os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize)
+"""
+    sandbox = Sandbox(limits=Limits(disk_bytes=64 * 2**20))
+    sandbox.check(scratch)
+    box = scratch / "box"
+    box.mkdir()
+    sandbox.prepare_folder(box)
+    result = sandbox.run_python(box, code, sandbox.user)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr
+    full = [int(line.split()[-1]) for line in lines if "full after" in line]
+    assert len(full) == 4 and max(full) < 64 * 2**20 and full[0] > 56 * 2**20, lines
+    assert "dev True" in lines and lines[-1] == str(64 * 2**20)
+    assert list(box.iterdir()) == []  # nothing was written outside
+
+
+def tar_of(members: list[tuple[tarfile.TarInfo, bytes]]) -> io.BytesIO:
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as archive:
+        for info, data in members:
+            info.size = len(data) if info.isreg() else 0
+            archive.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    stream.seek(0)
+    return stream
+
+
+def test_channel_writes_only_the_runners_regular_files(tmp_path: Path) -> None:
+    link = tarfile.TarInfo("answers/export.json")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    members = [
+        (tarfile.TarInfo("run.json"), b"{}"),
+        (link, b""),
+        (tarfile.TarInfo("../escape"), b"x"),
+        (tarfile.TarInfo("answers/../../escape"), b"x"),
+        (tarfile.TarInfo("homework.ipynb"), b"forged input"),
+        (tarfile.TarInfo("answers/files/a.png"), b"x" * (channel.MAX_MEMBER_BYTES + 10)),
+    ]
+    folder = tmp_path / "box"
+    folder.mkdir()
+    assert channel.receive(tar_of(members), folder) == ""
+    written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert written == ["answers/files/a.png", "run.json"]
+    assert (folder / "answers/files/a.png").stat().st_size == channel.MAX_MEMBER_BYTES
+    assert not (tmp_path / "escape").exists()
+    many = [(tarfile.TarInfo(f"answers/f{i}"), b"x") for i in range(channel.MAX_MEMBERS + 1)]
+    assert "more than" in channel.receive(tar_of(many), tmp_path / "other")
+
+
+def test_runner_ships_what_the_channel_takes(tmp_path: Path) -> None:
+    source, target = tmp_path / "source", tmp_path / "target"
+    (source / "answers" / "files").mkdir(parents=True)
+    (source / "answers" / "export.json").write_text("{}")
+    (source / "answers" / "files" / "fig.png").write_bytes(b"png")
+    (source / "answers" / "passwd").symlink_to("/etc/passwd")
+    (source / "executed.ipynb").write_text("nb")
+    target.mkdir()
+    stream = io.BytesIO()
+    runner.ship(source, stream, {"status": "error", "message": "disk full"})
+    stream.seek(0)
+    assert channel.receive(stream, target) == ""
+    assert json.loads((target / "run.json").read_text())["message"] == "disk full"
+    assert (target / "answers" / "files" / "fig.png").read_bytes() == b"png"
+    assert not (target / "answers" / "passwd").exists()
+
+
+def test_watcher_stops_processes_past_the_limit_together() -> None:
+    """Four processes of 60 MB each pass a 150 MB limit together, none alone."""
+    code = (
+        "import os, time\n"
+        "for _ in range(3):\n"
+        "    if os.fork() == 0:\n"
+        "        break\n"
+        "block = b'x' * 60_000_000\n"
+        "time.sleep(30)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    watcher = memory.Watcher(process.pid, 150_000_000, lambda: os.killpg(process.pid, 9))
+    try:
+        assert process.wait(timeout=20) == -9 and watcher.exceeded
+    finally:
+        watcher.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+
+
+def test_a_cgroup_is_found_where_the_machine_allows_one() -> None:
+    """As root on this kind of machine (v1 memory hierarchy or a delegated v2): a cgroup; the
+    sandbox's warning says so when there is none."""
+    parent = memory.find_cgroup_parent()
+    if os.geteuid() == 0 and Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+        assert parent is not None and parent.version == 1
+    sandbox = Sandbox(cgroups=parent)
+    assert (memory.FALLBACK_NOTE in sandbox._weaker(None)) == (parent is None)

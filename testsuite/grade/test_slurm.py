@@ -156,7 +156,9 @@ def test_sbatch_array_of_two_shards_equals_one_run(
     store, done = ResultStore(out), ResultStore(graded_examples.out)
     for name in Q5_TRAINERS:
         store.put(done.get(name))
-    inputs = sorted(map(str, graded_examples.input_hashes))
+    downloads = [f"--canvas={path}" for path in graded_examples.downloads]
+    inputs = [str(p) for p in graded_examples.input_hashes if p not in graded_examples.downloads]
+    inputs = [*downloads, *sorted(inputs)]
     result = subprocess.run(
         [
             "sbatch",
