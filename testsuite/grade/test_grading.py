@@ -73,7 +73,8 @@ def test_wrong_stride_8_kernel_loses_part_2(graded_examples: GradedRun) -> None:
 
 def test_hostile_kernel_cannot_forge_scores(graded_examples: GradedRun) -> None:
     assert points(graded_examples, "hostile.ipynb", "q1") == 0
-    assert points(graded_examples, "hostile.ipynb", "q4") == 2  # forged values are plain answers
+    full_q4 = possible_points(load_hidden_tests(COURSE.hidden_tests))["q4"]
+    assert points(graded_examples, "hostile.ipynb", "q4") == full_q4  # forged values: plain answers
 
 
 def test_multiplying_layer_scores_zero_and_is_flagged(graded_examples: GradedRun) -> None:
