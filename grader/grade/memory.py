@@ -7,8 +7,9 @@ memory-backed files (``--memory`` + ``--disk``):
 past it the kernel's OOM killer picks a process of that cgroup only. Elsewhere a watcher thread
 of the trusted side sums the resident anonymous memory of the sandbox's processes (found from
 the bubblewrap process it started, through ``/proc``) every ``POLL_SECONDS`` and kills the
-sandbox past ``--memory``; its files are bounded by ``--disk`` on their own. The per-process
-``RLIMIT_DATA`` (set by the runner) stays in both cases.
+sandbox past ``--memory`` (counting pages shared after a fork once, by ``Pss_Anon``); its
+files are bounded by ``--disk`` on their own. The per-process ``RLIMIT_DATA`` (set by the
+runner) stays in both cases.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,14 +152,25 @@ def _tree(pid: int) -> list[int]:
 
 
 def anonymous_bytes(pid: int) -> int:
-    """Resident anonymous memory of ``pid`` and its descendants (``statm``: resident - shared).
-
-    Pages shared after a fork count once per process: an over-count, never an under-count."""
+    """Resident anonymous memory of ``pid`` and its descendants (``statm``: resident - shared),
+    cheap; pages shared after a fork count once per process (an over-count)."""
     total = 0
     for process in _tree(pid):
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = Path(f"/proc/{process}/statm").read_text().split()
             total += (int(fields[1]) - int(fields[2])) * PAGE
+    return total
+
+
+def proportional_bytes(pid: int) -> int:
+    """The same memory with each shared page split between its sharers (``Pss_Anon``): exact
+    for forked processes, and dearer (the kernel walks each process's pages)."""
+    total = 0
+    for process in _tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{process}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss_Anon:"):
+                    total += int(line.split()[1]) * 1024
     return total
 
 
@@ -176,11 +189,17 @@ class Watcher:
         self._thread.start()
 
     def _watch(self) -> None:
-        while not self._done.wait(POLL_SECONDS):
-            if anonymous_bytes(self.pid) > self.limit:
+        pause = POLL_SECONDS
+        while not self._done.wait(pause):
+            pause = POLL_SECONDS
+            if anonymous_bytes(self.pid) <= self.limit:
+                continue
+            started = time.monotonic()  # over by the cheap count: does the exact one agree?
+            if proportional_bytes(self.pid) > self.limit:
                 self.exceeded = True
                 self.stop()
                 return
+            pause = max(POLL_SECONDS, 4 * (time.monotonic() - started))
 
     def close(self) -> None:
         self._done.set()

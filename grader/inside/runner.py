@@ -477,4 +477,5 @@ if __name__ == "__main__":
         if error.errno not in DISK_ERRORS:
             raise
         failure = {"status": "error", "message": f"the submission filled its disk: {error}"}
-    ship(Path(folder), channel, failure)
+    finally:  # whatever happened, what was written leaves (the trusted side judges it)
+        ship(Path(folder), channel, failure)

@@ -417,3 +417,21 @@ def test_a_cgroup_is_found_where_the_machine_allows_one() -> None:
         assert parent is not None and parent.version == 1
     sandbox = Sandbox(cgroups=parent)
     assert (memory.FALLBACK_NOTE in sandbox._weaker(None)) == (parent is None)
+
+
+def test_watcher_counts_pages_shared_after_fork_once() -> None:
+    """A 100 MB block shared by four forks is 100 MB, not 400 MB, against a 250 MB limit."""
+    code = (
+        "import os, time\n"
+        "block = b'x' * 100_000_000\n"
+        "for _ in range(3):\n"
+        "    if os.fork() == 0:\n"
+        "        break\n"
+        "time.sleep(3)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    watcher = memory.Watcher(process.pid, 250_000_000, lambda: os.killpg(process.pid, 9))
+    try:
+        assert process.wait(timeout=30) == 0 and not watcher.exceeded
+    finally:
+        watcher.close()
