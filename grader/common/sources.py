@@ -11,7 +11,14 @@ PACKAGE = Path(__file__).resolve().parents[1]  # grader/
 # the code that runs inside the sandbox, what the probes' kernels run (probe_notebook), the
 # result types and the budgets' defaults. The course's
 # hidden tests and question modules count too (``grader.common.store.autograder_digest``).
-SCORING = ("judge", "inside", "grade/probe_notebook.py", "common/results.py", "settings.py")
+SCORING = (
+    "judge",
+    "inside",
+    "grade/probe_notebook.py",
+    "common/cell_source.py",
+    "common/results.py",
+    "settings.py",
+)
 
 
 def grader_files(parts: tuple[str, ...] = ("",)) -> list[Path]:

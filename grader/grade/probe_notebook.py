@@ -19,6 +19,8 @@ import re
 
 import nbformat
 
+from grader.common.cell_source import without_magics
+
 CHECK_CALL = re.compile(r"""\.check\(\s*["']([\w-]+)["']\s*\)""")
 SECTION_HEADING = re.compile(r"^##\s", re.MULTILINE)
 # Top-level code that never runs in a probe's kernel, even as part of a kept statement.
@@ -28,16 +30,6 @@ UNSAFE_NAMES = {
     "getattr", "setattr", "delattr", "__import__", "subprocess", "os", "signal",
 }  # fmt: skip
 PURE_CALLS = {"int", "float", "str", "bool", "tuple", "list", "dict", "set", "frozenset", "range"}
-
-
-def _without_magics(source: str) -> str:
-    """IPython magics and shell lines become ``pass`` (line numbers and indentation kept)."""
-    lines = []
-    for line in source.splitlines():
-        stripped = line.lstrip()
-        magic = stripped.startswith(("%", "!"))
-        lines.append(line[: len(line) - len(stripped)] + "pass" if magic else line)
-    return "\n".join(lines)
 
 
 def _is_heading(cell: nbformat.NotebookNode) -> bool:
@@ -122,7 +114,7 @@ def _kept(node: ast.stmt, modules: set[str]) -> bool:
 def definitions(source: str, modules: set[str] | None = None) -> list[str]:
     """The kept top-level statements of one cell, as source (none if it does not parse)."""
     try:
-        tree = ast.parse(_without_magics(source))
+        tree = ast.parse(without_magics(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     modules = (modules or set()) | _imported_names(tree)
@@ -136,7 +128,7 @@ def probe_notebook(notebook: nbformat.NotebookNode, question: str) -> nbformat.N
     for index in section_cells(notebook, question):
         source = notebook.cells[index].source
         try:
-            modules |= _imported_names(ast.parse(_without_magics(source)))
+            modules |= _imported_names(ast.parse(without_magics(source)))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         sources += definitions(source, modules)
@@ -178,7 +170,7 @@ def _bound(node: ast.stmt) -> set[str]:
 def binds(source: str, name: str) -> bool:
     """Whether a cell's code assigns, defines or imports ``name`` anywhere (read with ``ast``)."""
     try:
-        tree = ast.parse(_without_magics(source))
+        tree = ast.parse(without_magics(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return name in source
     for node in ast.walk(tree):

@@ -10,6 +10,8 @@ replaced by assignment (``json.dumps = ...``, ``torch.save = ...``). It changes 
 
 import ast
 
+from grader.common.cell_source import without_magics
+
 SHADOWED = {
     "exec", "eval", "compile", "open", "__import__", "globals", "locals", "vars",
     "getattr", "setattr", "delattr", "__builtins__", "breakpoint",
@@ -39,15 +41,6 @@ ATTRIBUTES = {
     "__code__": "a function's code",
 }
 CALLS = {"get_ipython": "IPython's shell", "setattr": "setattr on a module"}
-
-
-def _without_magics(source: str) -> str:
-    lines = []
-    for line in source.splitlines():
-        stripped = line.lstrip()
-        magic = stripped.startswith(("%", "!"))
-        lines.append(line[: len(line) - len(stripped)] + "pass" if magic else line)
-    return "\n".join(lines)
 
 
 def _bound_names(node: ast.AST) -> list[str]:
@@ -97,7 +90,7 @@ def _finding(node: ast.AST, tree: ast.Module, modules: set[str]) -> str | None:
 def find_tampering(source: str) -> list[str]:
     """``line N: `code` shadows the built-in `exec```-style findings in one cell."""
     try:
-        tree = ast.parse(_without_magics(source))
+        tree = ast.parse(without_magics(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []  # unparsable code is reported by the questions' own reviews
     modules = _imported_modules(tree)

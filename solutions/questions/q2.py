@@ -71,6 +71,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grader.common.cell_source import without_magics
 from grader.judge.exported_answers import ExportedAnswers
 from grader.judge.modelspec import ModelSpec
 from grader.judge.protocol import Probe, probe_model
@@ -402,16 +403,6 @@ def _is_product(node: ast.AST) -> bool:
     return name == "exp" and any(_call_name(n) in _LOGS for n in inner)
 
 
-def _without_magics(source: str) -> str:
-    """Blank out IPython magics and shell lines (keeping line numbers and indentation)."""
-    lines = []
-    for line in source.splitlines():
-        stripped = line.lstrip()
-        magic = stripped.startswith(("%", "!"))
-        lines.append(line[: len(line) - len(stripped)] + "pass" if magic else line)
-    return "\n".join(lines)
-
-
 def find_input_products(source: str) -> list[str]:
     """Products of non-constant tensors inside any ``forward`` method or lambda of ``source``.
 
@@ -423,7 +414,7 @@ def find_input_products(source: str) -> list[str]:
     misses aliased code, so treat findings as a reason for a person to look, not as a score.
     """
     try:
-        tree = ast.parse(_without_magics(source))
+        tree = ast.parse(without_magics(source))
     except SyntaxError as error:
         return [f"the notebook code could not be checked (line {error.lineno}: {error.msg})"]
     findings: dict[tuple[int, int], str] = {}
@@ -464,7 +455,7 @@ def find_weight_writes(source: str) -> list[str]:
     ``bias.fill_(0.0)`` is fine), not a score. Unparsable source is reported by that function.
     """
     try:
-        tree = ast.parse(_without_magics(source))
+        tree = ast.parse(without_magics(source))
     except SyntaxError:
         return []
     findings: dict[tuple[int, int], str] = {}
