@@ -9,7 +9,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
+from grader.common.results import CaseResult, GradeRow, QuestionResult, Status
+from grader.judge.hidden_tests import load_hidden_tests, possible_points
 from grader.mark.store import AUTO_GRADER, NO_ANSWER, MarkStore
+from grader.report.gradebook import write_report
+from grader.report.policy import set_excuse
+from testsuite.helpers import COURSE, MASTER, read_csv
 from testsuite.mark.classes import (
     HOSTILE,
     TOKEN,
@@ -303,3 +308,57 @@ def test_a_figure_that_is_not_an_image_is_refused(tmp_path: Path, content: bytes
     with server(out) as running, httpx.Client(base_url=running.base) as client:
         client.get("/", params={"token": TOKEN})
         assert client.get("/figure/q5_analysis/1").status_code == 415
+
+
+def graded_row(name: str, key: str, **policy: bool) -> GradeRow:
+    """A stored result with every autograded point (the written items are the TA's)."""
+    possible = possible_points(load_hidden_tests(COURSE.hidden_tests))
+    questions = {
+        q: QuestionResult(q, p, [CaseResult("case", p, p, "passed")]) for q, p in possible.items()
+    }
+    return GradeRow(name, Status.OK, key=key, questions=questions, **policy)
+
+
+def test_what_was_clicked_reaches_grades_canvas_and_feedback(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Keyboard marks, then `report`: grades.csv, the Canvas import and the feedback hold what was
+    clicked; a late submission is not graded, a missing PDF costs a point, an excused one is not
+    charged."""
+    out = examples_class(tmp_path / "grades")
+    with server(out) as running:
+        ta = TA(browser, running, "alice")
+        for _ in items():
+            grade_item_by_keyboard(ta, "1", "Well argued.")
+            ta.press("]")
+        assert not ta.outside and not ta.dialogs
+    rows = [
+        graded_row("solution_101_201_homework.ipynb", "solution", late=True),
+        graded_row("partly_102_202_homework.ipynb", "partly_wrong", pdf_missing=True),
+        graded_row("blank_103_203_homework.ipynb", "blank", late=True),
+    ]
+    set_excuse(out, "blank", "extension to Friday")
+    autograded = sum(possible_points(load_hidden_tests(COURSE.hidden_tests)).values())
+    clicked = {item.key: min(item.rubric[0].points, item.max_points) for item in items()}
+    book = write_report(rows, possible_points(load_hidden_tests(COURSE.hidden_tests)), out,
+                        "HW 1", MASTER)  # fmt: skip
+    assert book.canvas.startswith("complete")
+    grades = {row["submission"]: row for row in read_csv(out / "grades.csv")}
+    partly = grades["partly_102_202_homework.ipynb"]
+    assert {key: float(partly[key]) for key in clicked} == clicked
+    assert float(partly["total"]) == autograded + sum(clicked.values()) - 1  # no PDF: -1
+    assert float(grades["solution_101_201_homework.ipynb"]["total"]) == 0  # late: not graded
+    blank = grades["blank_103_203_homework.ipynb"]
+    assert blank["deduction"] in ("", "0") and "extension to Friday" in blank["policy"]
+    canvas = {row["Student"]: float(row["HW 1"]) for row in read_csv(out / "canvas_grades.csv")}
+    assert canvas == {
+        "solution": 0,
+        "partly": float(partly["total"]),
+        "blank": float(blank["total"]),
+    }
+    feedback = (out / "feedback" / "partly_wrong.md").read_text()
+    for item in items():
+        assert item.rubric[0].text in feedback
+    assert "Well argued." in feedback and "no PDF submitted" in feedback
+    late = (out / "feedback" / "solution.md").read_text()
+    assert "submitted late" in late
