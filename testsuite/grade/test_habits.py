@@ -6,29 +6,12 @@ from pathlib import Path
 import pytest
 
 from grader.judge.hidden_tests import possible_points
+from testsuite.course.test_q2 import TUTORIAL_NET
 from testsuite.helpers import EXAMPLES, hidden_tests, run_grader, with_cell
 
-HABITS_CELL = """
-import torch.nn.functional as F
-
-
-class Net(torch.nn.Module):  # Q2, tutorial style
-    def __init__(self, hidden=64):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(2, hidden)
-        self.fc2 = torch.nn.Linear(hidden, hidden)
-        self.fc3 = torch.nn.Linear(hidden, 1)
-
-    def forward(self, x):
-        x = x.view(x.size(0), -1) / 1000
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x) * 1e6
-
-
-def build_q2_model(hidden=64):
-    return Net(hidden)
-
+HABITS_CELL = (
+    TUTORIAL_NET  # Q2, tutorial style
+    + """
 
 def train_q2(model, train_set, test_set, steps=3000):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -73,6 +56,7 @@ q4_2_kernel_1 = q4_2_kernel_2 = 40
 q4_3_shapes = ((28, 28), (256, 256))
 q4_4_shapes = ((29, 29), (264, 264))
 """
+)
 
 
 IF_CELL = """
