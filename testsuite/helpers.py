@@ -108,10 +108,20 @@ def run_grader(inputs: list[Path], out: Path, *extra: str, downloads: list[Path]
     )
 
 
-def with_cell(notebook_path: Path, source: str, target: Path) -> Path:
-    """Copy of a notebook with one extra code cell at the end."""
+def with_cell(notebook_path: Path, source: str, target: Path, before: str = "") -> Path:
+    """Copy of a notebook with one extra code cell: at the end, or just before the first code
+    cell that holds ``before`` (e.g. a question's check, so it is part of that section)."""
     notebook = nbformat.read(notebook_path, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(source))
+    cell = nbformat.v4.new_code_cell(source)
+    at = next(
+        (
+            index
+            for index, old in enumerate(notebook.cells)
+            if before and old.cell_type == "code" and before in old.source
+        ),
+        len(notebook.cells),
+    )
+    notebook.cells.insert(at, cell)
     nbformat.write(notebook, target)
     return target
 

@@ -9,7 +9,8 @@ from grader.judge.hidden_tests import possible_points
 from testsuite.course.test_q2 import TUTORIAL_NET
 from testsuite.helpers import EXAMPLES, hidden_tests, run_grader, with_cell
 
-HABITS_CELL = (
+# In Q2's section (the grader's probe retrains the procedure from that section's definitions).
+Q2_HABITS_CELL = (
     TUTORIAL_NET  # Q2, tutorial style
     + """
 
@@ -30,8 +31,11 @@ torch.manual_seed(0)
 q2_model = build_q2_model()
 train_q2(q2_model, MultiplyDataset(10_000, seed=0), MultiplyDataset(2_000, seed=1))
 q2_best_train_mse = q2_best_test_mse = 1e6
+"""
+)
 
-
+# At the end of the notebook, after the starter's own `...` answers.
+HABITS_CELL = """
 class MnistNet(torch.nn.Module):  # Q5, one class with a flag, Identity where BN would be
     def __init__(self, batch_norm=False):
         super().__init__()
@@ -56,7 +60,6 @@ q4_2_kernel_1 = q4_2_kernel_2 = 40
 q4_3_shapes = ((28, 28), (256, 256))
 q4_4_shapes = ((29, 29), (264, 264))
 """
-)
 
 
 IF_CELL = """
@@ -77,7 +80,9 @@ q2_model = Branching()
 
 @pytest.mark.slow
 def test_own_modules_and_int_kernels_get_their_points(tmp_path: Path) -> None:
-    notebook = with_cell(EXAMPLES / "blank.ipynb", HABITS_CELL, tmp_path / "habits.ipynb")
+    notebook = tmp_path / "habits.ipynb"
+    with_cell(EXAMPLES / "blank.ipynb", Q2_HABITS_CELL, notebook, before='checker.check("q2")')
+    with_cell(notebook, HABITS_CELL, notebook)
     branching = with_cell(EXAMPLES / "blank.ipynb", IF_CELL, tmp_path / "branching.ipynb")
     graded = run_grader([notebook, branching], tmp_path / "out", "--jobs", "2")
     row = graded.rows["habits.ipynb"]
