@@ -37,7 +37,7 @@ def run_runner(folder: Path, cells: list[str], budgets: dict) -> dict:
     limits = [str(6 * 2**30), "0", str(10**9), str(10**6)]
     subprocess.run(
         [sys.executable, "-m", "grader.inside.runner", str(folder), "600", *limits],
-        input=payload, text=True, cwd=ROOT, check=True, capture_output=True, timeout=600,
+        input=payload.encode(), cwd=ROOT, check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     return json.loads((folder / runner.RUN_LOG).read_text())
 
