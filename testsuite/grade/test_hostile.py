@@ -386,6 +386,7 @@ def test_outputs_are_keyed_safely(root_batch: Batch) -> None:
         "pdfs",
         "plots",
         "results",
+        "similarity",
     ]
     dots = [p for p in (out / "executed").iterdir() if p.name.startswith("submission-")]
     assert len(dots) == 1  # '...ipynb' got a key of its own
