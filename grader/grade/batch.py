@@ -173,8 +173,20 @@ class StoringGrader:
 _WORKER: StoringGrader | None = None
 
 
+_STOP_REQUESTED = False
+
+
 def _raise_interrupt(*_: object) -> None:
+    # Python drops an exception raised where it cannot propagate (an at-fork hook, a
+    # finalizer), so the flag keeps the request until the next submission boundary.
+    global _STOP_REQUESTED
+    _STOP_REQUESTED = True
     raise KeyboardInterrupt
+
+
+def _stop_if_requested() -> None:
+    if _STOP_REQUESTED:
+        raise KeyboardInterrupt
 
 
 def _exit_worker(*_: object) -> None:
@@ -302,6 +314,8 @@ def grade_all(
         where = f"shard {shard[0]}/{shard[1]}: " if shard[1] > 1 else ""
         console.print(f"{where}{len(inputs)} input(s): {work.summary()}")
         rows = dict(work.stored)
+        global _STOP_REQUESTED
+        _STOP_REQUESTED = False
         previous = {sig: signal.signal(sig, _raise_interrupt) for sig in _STOP_SIGNALS}
         try:
             _run(work, grader, min(jobs, max(1, len(work.todo))), rows, console)
@@ -336,3 +350,4 @@ def _run(work: Plan, grader: StoringGrader, jobs: int, rows: dict, console: Cons
             progress.update(task, advance=1, failed=failed)
             line = f"{row.submission}: {row.status}, {row.total:g} points"
             progress.console.print(terminal_text(line))
+            _stop_if_requested()

@@ -179,6 +179,14 @@ class CappedClient(NotebookClient):
         self.output_budget -= size
         return super().output(outs, msg, display_id, cell_index)
 
+    def keep_widget_state(self) -> None:
+        """Save the widgets' last state (tqdm's bars in a notebook are widgets), as
+        ``execute()`` does, when it fits in what is left of the output budget."""
+        self.set_widgets_metadata()
+        widgets = self.nb.metadata.get("widgets")
+        if widgets and len(json.dumps(widgets, default=str)) > max(self.output_budget, 0):
+            del self.nb.metadata["widgets"]
+
     def kernel_pid(self) -> int | None:
         return getattr(getattr(self.km, "provisioner", None), "pid", None)
 
@@ -335,6 +343,7 @@ async def _attempt(
                 _note(cell, f"this cell was {note}; the notebook went on with the next cell")
         else:
             attempt.exported = True
+        client.keep_widget_state()
     return attempt
 
 

@@ -12,6 +12,7 @@ from grader.common import sources
 from grader.common import store as store_module
 from grader.common.results import GradeRow, Status
 from grader.common.store import Record, ResultStore, autograder_digest, file_digest
+from grader.grade import batch
 from grader.grade.batch import (
     collect_inputs,
     cpu_sets,
@@ -194,3 +195,20 @@ def test_bad_shard_option_is_a_usage_error(tmp_path: Path) -> None:
     result = subprocess.run([*command, "x.ipynb"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "K must be between 1 and N" in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_stop_signal_whose_exception_python_dropped_still_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal that lands in an at-fork hook or a finalizer raises where Python only prints
+    "Exception ignored"; the run must still stop at the next submission."""
+    monkeypatch.setattr(batch, "_STOP_REQUESTED", False)
+    batch._stop_if_requested()  # no request: goes on
+
+    class Finalized:
+        def __del__(self) -> None:
+            batch._raise_interrupt()
+
+    Finalized()  # the KeyboardInterrupt is printed and dropped here
+    with pytest.raises(KeyboardInterrupt):
+        batch._stop_if_requested()

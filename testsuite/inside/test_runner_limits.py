@@ -72,3 +72,15 @@ def test_the_notebook_budget_ends_the_student_cells_not_the_exporter(tmp_path: P
     assert stops[1] in {"notebook", "wall"} and stops[2] == stops[3] == "not_run", log
     export = json.loads((tmp_path / "run" / "answers" / "export.json").read_text())
     assert export["values"] == {"x": 1}
+
+
+@pytest.mark.slow
+def test_progress_bar_widgets_keep_their_final_state(tmp_path: Path) -> None:
+    """tqdm's notebook bar is a widget: its last text lives in the notebook's widget state,
+    which the PDF export prints in place of the bar."""
+    cells = ["from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='steps'):\n    pass"]
+    run_runner(tmp_path / "run", cells, BUDGETS)
+    executed = nbformat.read(tmp_path / "run" / runner.EXECUTED, as_version=4)
+    assert "widget-view+json" in json.dumps(executed.cells[0].outputs)
+    states = json.dumps(executed.metadata["widgets"])
+    assert "3/3" in states and "0/3" not in states
