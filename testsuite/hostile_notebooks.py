@@ -335,6 +335,19 @@ def big_output(path: Path) -> Path:
     return notebook(path, "for _ in range(200):\n    print('x' * 1_000_000)")
 
 
+def display_flood(path: Path) -> Path:
+    """Output past the cap by the side doors: 20 MB display updates that nbclient copies into
+    200 outputs sharing one display id, then 100 MB of widget state."""
+    updates = (
+        "from IPython.display import display, update_display\n"
+        "for _ in range(200):\n    display('x', display_id='flood')\n"
+        "for _ in range(3):\n"
+        "    update_display({'text/plain': 'y' * 20_000_000}, display_id='flood', raw=True)"
+    )
+    widgets = "import ipywidgets as w\nkept = [w.Textarea(value='z' * 10**6) for _ in range(100)]"
+    return notebook(path, updates, widgets, "print('flooded')")
+
+
 def zip_bomb(path: Path) -> Path:
     """A Canvas-named zip bomb: one member inflating to 300 MB."""
     with (

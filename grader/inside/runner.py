@@ -179,6 +179,16 @@ class CappedClient(NotebookClient):
         self.output_budget -= size
         return super().output(outs, msg, display_id, cell_index)
 
+    def _update_display_id(self, display_id, msg):
+        """An update rewrites every output that shares its display id: each copy counts
+        against the budget, and an update that does not fit is dropped."""
+        copies = sum(map(len, self._display_id_map.get(display_id, {}).values()))
+        size = copies * len(json.dumps(msg.get("content", {}).get("data", {}), default=str))
+        if size > self.output_budget:
+            return None
+        self.output_budget -= size
+        return super()._update_display_id(display_id, msg)
+
     def keep_widget_state(self) -> None:
         """Save the widgets' last state (tqdm's bars in a notebook are widgets), as
         ``execute()`` does, when it fits in what is left of the output budget."""

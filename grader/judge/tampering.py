@@ -17,6 +17,7 @@ SHADOWED = {
     "getattr", "setattr", "delattr", "__builtins__", "breakpoint",
 }  # fmt: skip
 MODULES = {"builtins", "gc", "ctypes", "inspect", "importlib", "IPython", "signal"}
+OUTPUT_ONLY = ("IPython.display", "IPython.core.display")  # display(), clear_output(): a habit
 ATTRIBUTES = {
     "modules": "sys.modules",
     "_getframe": "frame inspection",
@@ -39,6 +40,7 @@ ATTRIBUTES = {
     "__builtins__": "builtins",
     "__globals__": "a function's globals",
     "__code__": "a function's code",
+    "get_ipython": "IPython's shell",
 }
 CALLS = {"get_ipython": "IPython's shell", "setattr": "setattr on a module"}
 
@@ -62,14 +64,25 @@ def _imported_modules(tree: ast.Module) -> set[str]:
     return names
 
 
+def _imported_names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    """Dotted names an import reaches: ``from IPython import display`` -> IPython.display."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    return [f"{node.module or ''}.{alias.name}" for alias in node.names]
+
+
+def _reaches_internals(name: str) -> bool:
+    output_only = any(name == safe or name.startswith(safe + ".") for safe in OUTPUT_ONLY)
+    return name.split(".")[0] in MODULES and not output_only
+
+
 def _finding(node: ast.AST, tree: ast.Module, modules: set[str]) -> str | None:
     """What tampering one node does, or None."""
     shadowed = [name for name in _bound_names(node) if name in SHADOWED]
     if shadowed:
         return f"shadows the built-in `{shadowed[0]}`"
     if isinstance(node, (ast.Import, ast.ImportFrom)):
-        names = [getattr(node, "module", None) or "", *(alias.name for alias in node.names)]
-        used = [name.split(".")[0] for name in names if name.split(".")[0] in MODULES]
+        used = [name.split(".")[0] for name in _imported_names(node) if _reaches_internals(name)]
         if used:
             return f"imports `{used[0]}`"
     if isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:

@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.settings import Settings
 from testsuite import hostile_notebooks as hostile
 from testsuite.helpers import EXAMPLES, ROOT
 
@@ -166,6 +167,7 @@ ALL_BEHAVIOURS = (
     "huge_model",
     "big_files",
     "big_output",
+    "display_flood",
     "zip_bomb",
     "same_stem",
 )
@@ -178,6 +180,7 @@ USER_BEHAVIOURS = (
     "memory_hog",
     "network",
     "snoop",
+    "display_flood",
 )
 
 
@@ -223,6 +226,7 @@ def hostile_batch(behaviours: tuple[str, ...], user: pwd.struct_passwd | None) -
         "huge_model": lambda p: hostile.huge_model(p),
         "big_files": lambda p: hostile.big_files(p),
         "big_output": lambda p: hostile.big_output(p),
+        "display_flood": lambda p: hostile.display_flood(p),
         "zip_bomb": None,
         "same_stem": None,
     }
@@ -323,6 +327,11 @@ def check_batch(batch: Batch, alone: dict[str, tuple[str, ...]]) -> None:
     if "network" in behaviours:
         text = batch.executed_text("network")
         assert "LEAK" not in text and text.count("blocked") == 2, text
+    if "display_flood" in behaviours:  # graded, and its executed notebook within the cap
+        assert batch.row("display_flood")["status"] == "ok", batch.row("display_flood")
+        assert "flooded" in batch.executed_text("display_flood")
+        executed = batch.out / "executed" / f"{batch._key('display_flood')}.ipynb"
+        assert executed.stat().st_size < 2 * Settings.output_bytes
     if "snoop" in behaviours:
         text = batch.executed_text("snoop")
         assert "LEAK" not in text, text

@@ -84,3 +84,24 @@ def test_progress_bar_widgets_keep_their_final_state(tmp_path: Path) -> None:
     assert "widget-view+json" in json.dumps(executed.cells[0].outputs)
     states = json.dumps(executed.metadata["widgets"])
     assert "3/3" in states and "0/3" not in states
+
+
+FLOODS = [
+    # nbclient writes an update into every output sharing its display id: 200 x 20 MB
+    "from IPython.display import display, update_display\n"
+    "for _ in range(200):\n    display('x', display_id='flood')\n"
+    "for _ in range(3):\n"
+    "    update_display({'text/plain': 'y' * 20_000_000}, display_id='flood', raw=True)",
+    # 100 MB of widget state, which the executed notebook would keep
+    "import ipywidgets\nkept = [ipywidgets.Textarea(value='z' * 1_000_000) for _ in range(100)]",
+    "x = 1",
+]
+
+
+@pytest.mark.slow
+def test_display_updates_and_widget_state_stay_inside_the_output_cap(tmp_path: Path) -> None:
+    log = run_runner(tmp_path / "run", FLOODS, BUDGETS)
+    assert log["status"] == "ok" and not log["cell_errors"], log
+    assert (tmp_path / "run" / runner.EXECUTED).stat().st_size < 2 * 10**6  # the cap: 1 MB
+    export = json.loads((tmp_path / "run" / "answers" / "export.json").read_text())
+    assert export["values"]["x"] == 1

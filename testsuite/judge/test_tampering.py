@@ -20,13 +20,28 @@ CASES = {
     "import torch\ntorch.nn.Module.__call__ = print": "replaces `torch.nn.Module.__call__`",
     "def f(g):\n    return g.__globals__": "a function's globals",
     "import sys\nsys.settrace(print)": "tracing",
+    "from IPython import get_ipython": "imports `IPython`",
+    "from IPython.core import interactiveshell": "imports `IPython`",
+    "from importlib import reload": "imports `importlib`",
+    "import IPython.display\nIPython.get_ipython().events": "IPython's shell",
 }
+HABITS = [  # what students write for live output: not tampering
+    "from IPython.display import display, clear_output\nclear_output(wait=True)",
+    "import IPython.display\nIPython.display.display(1)",
+    "from IPython import display\ndisplay.clear_output()",
+    "from IPython.core.display import HTML",
+]
 
 
 @pytest.mark.parametrize("source", CASES)
 def test_tampering_is_named(source: str) -> None:
     findings = find_tampering(source)
     assert any(CASES[source] in finding for finding in findings), findings
+
+
+@pytest.mark.parametrize("source", HABITS)
+def test_display_helpers_are_not_tampering(source: str) -> None:
+    assert find_tampering(source) == []
 
 
 def test_honest_notebooks_have_no_findings() -> None:
