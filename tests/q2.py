@@ -17,7 +17,7 @@ def test_answered(env):
 def test_q2_model_layers(q2_model, torch):
     if q2_model is None or q2_model is ...:
         return
-    allowed = {'Linear', 'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh', 'ELU', 'GELU', 'SiLU', 'Softplus', 'BatchNorm1d', 'LayerNorm', 'Dropout', 'Identity', 'Flatten', 'Scale'}
+    allowed = {'Linear', 'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh', 'ELU', 'GELU', 'SiLU', 'Softplus', 'BatchNorm1d', 'LayerNorm', 'Dropout', 'Identity', 'Flatten', 'LogSoftmax', 'Scale'}
     kind = type(q2_model).__name__
     assert isinstance(q2_model, torch.nn.Module), f'q2_model is a {kind}, not a torch.nn.Module'
     if isinstance(q2_model, torch.nn.Sequential):

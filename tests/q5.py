@@ -18,7 +18,7 @@ def test_architectures(q5_plain_model, q5_bn_model, torch):
     if q5_plain_model is None or q5_plain_model is ... or q5_bn_model is None or (q5_bn_model is ...):
         return
     nn = torch.nn
-    as_layers = {'sigmoid': nn.Sigmoid(), 'view': nn.Flatten(), 'reshape': nn.Flatten(), 'flatten': nn.Flatten()}
+    as_layers = {'sigmoid': nn.Sigmoid(), 'view': nn.Flatten(), 'reshape': nn.Flatten(), 'flatten': nn.Flatten(), 'log_softmax': nn.LogSoftmax(dim=1)}
 
     def chain(model):
         """The layers in order; your own module traced with torch.fx, as the grader does."""
@@ -34,9 +34,10 @@ def test_architectures(q5_plain_model, q5_bn_model, torch):
         assert isinstance(model, nn.Module), f'{name} must be a torch.nn.Module'
         layers = [layer for layer in chain(model) if not isinstance(layer, (nn.Identity, nn.Dropout))]
         layers = layers[1:] if layers and isinstance(layers[0], nn.Flatten) else layers
+        layers = layers[:-1] if layers and isinstance(layers[-1], nn.LogSoftmax) else layers
         kinds = [type(layer).__name__ for layer in layers]
         hidden = ['Linear', 'BatchNorm1d', 'Sigmoid'] if with_bn else ['Linear', 'Sigmoid']
-        assert kinds == hidden * 3 + ['Linear'], f"{name}: expected (Flatten,) {' -> '.join(hidden)} three times, then Linear; got {' -> '.join(kinds)}"
+        assert kinds == hidden * 3 + ['Linear'], f"{name}: expected (Flatten,) {' -> '.join(hidden)} three times, then Linear (and LogSoftmax, optional); got {' -> '.join(kinds)}"
         linears = [layer for layer in layers if isinstance(layer, nn.Linear)]
         sizes = [(layer.in_features, layer.out_features) for layer in linears]
         assert sizes == [(784, 100), (100, 100), (100, 100), (100, 10)], f'{name}: {sizes}'

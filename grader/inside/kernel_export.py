@@ -94,7 +94,16 @@ class _NotAChain(TypeError):
     """The traced computation is not a chain of whitelisted layers."""
 
 
-def _functional_layers() -> dict[Any, type]:
+def _log_softmax_layer(dim: Any = None, _stacklevel: int = 3, dtype: Any = None) -> Any:
+    """``F.log_softmax(x, dim)`` as a layer (torch.fx records its private ``_stacklevel``)."""
+    import torch
+
+    if dtype is not None:
+        raise ValueError("a dtype changes what the layer computes")
+    return torch.nn.LogSoftmax(dim)
+
+
+def _functional_layers() -> dict[Any, Any]:
     """Functional activations and the torch.nn layer that computes the same."""
     import torch
 
@@ -108,6 +117,7 @@ def _functional_layers() -> dict[Any, type]:
         ((functional.elu,), nn.ELU),
         ((functional.leaky_relu,), nn.LeakyReLU),
         ((functional.softplus,), nn.Softplus),
+        ((functional.log_softmax, torch.log_softmax), _log_softmax_layer),
     ]
     return {function: layer for functions, layer in pairs for function in functions}
 

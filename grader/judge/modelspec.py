@@ -45,6 +45,7 @@ ALLOWED_LAYERS: dict[str, type[nn.Module]] = {
         nn.BatchNorm1d,
         nn.LayerNorm,
         nn.Dropout,
+        nn.LogSoftmax,
         Scale,
     )
 }
@@ -70,6 +71,7 @@ LAYER_ARGS: dict[str, tuple[str, ...]] = {
     "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
     "LayerNorm": ("normalized_shape", "eps", "elementwise_affine"),
     "Dropout": ("p",),
+    "LogSoftmax": ("dim",),
     "Scale": ("factor",),
 }
 

@@ -122,11 +122,14 @@ def _check_architecture(name: str, model: nn.Sequential, batch_norm: bool) -> No
         assert (flatten.start_dim, flatten.end_dim) == (1, -1), (
             f"`{name}`: use nn.Flatten() (start_dim=1, end_dim=-1), got {flatten}"
         )
+    if layers and isinstance(layers[-1], nn.LogSoftmax):  # for NLLLoss: the same predictions
+        output = layers.pop()
+        assert output.dim in (1, -1, None), f"`{name}`: LogSoftmax must be over the classes (dim=1)"
     expected = _hidden_block(batch_norm) * NUM_HIDDEN + [nn.Linear]
     got = [type(layer) for layer in layers]
     assert got == expected, (
         f"`{name}` must be (Flatten ->) {_describe(_hidden_block(batch_norm))}, three times, then "
-        f"Linear (Identity and Dropout layers aside); got {_describe(got)}"
+        f"Linear (-> LogSoftmax); Identity and Dropout layers aside; got {_describe(got)}"
     )
     linears = [layer for layer in layers if isinstance(layer, nn.Linear)]
     sizes = [(layer.in_features, layer.out_features) for layer in linears]

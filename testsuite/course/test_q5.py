@@ -251,6 +251,31 @@ def test_tutorial_style_modules_are_graded_as_their_layers(tmp_path, monkeypatch
     habit_feedback(models, tmp_path, monkeypatch)
 
 
+class LogSoftmaxNet(TutorialNet):
+    """PyTorch's MNIST example ends with ``F.log_softmax`` and trains with ``nll_loss``."""
+
+    def __init__(self, batch_norm: bool = False, dim: int = 1):
+        super().__init__(batch_norm)
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(super().forward(x), dim=self.dim)
+
+
+def test_a_final_log_softmax_is_the_same_classifier(tmp_path, monkeypatch) -> None:
+    torch.manual_seed(0)
+    models = {q5.PLAIN_MODEL: LogSoftmaxNet(), q5.BN_MODEL: LogSoftmaxNet(batch_norm=True)}
+    habit_feedback(models, tmp_path, monkeypatch)
+
+
+def test_a_log_softmax_over_the_batch_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    model = LogSoftmaxNet(dim=0)
+    data = export_in_process({q5.PLAIN_MODEL: model}, tmp_path / "answers", ["q5"], {})
+    with pytest.raises(AssertionError, match="LogSoftmax must be over the classes"):
+        q5.check_plain_architecture(data)
+
+
 def test_a_module_computing_more_than_layers_is_refused(tmp_path, monkeypatch) -> None:
     class Gated(TutorialNet):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
