@@ -186,4 +186,7 @@ def main(args: list[str] | None = None) -> int:
     except ExportError as e:
         error(str(e))
         return 1
+    except BrokenPipeError:  # `--help | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0

@@ -168,6 +168,19 @@ def test_help() -> None:
         assert word in result.stdout
 
 
+def test_help_into_a_closed_pipe_is_quiet() -> None:
+    """``export_pdf.sh --help | head -1``: the reader may leave first; no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the script writes: the write fails for certain
+    try:
+        result = subprocess.run(
+            ["bash", str(SCRIPT), "--help"], stdout=write_end, stderr=subprocess.PIPE, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert b"Traceback" not in result.stderr, result.stderr.decode()
+
+
 @unless_ci(shutil.which("shellcheck") is None, "needs shellcheck")
 def test_shellcheck() -> None:
     result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
