@@ -278,6 +278,27 @@ def test_hostile_answers_run_nothing_and_fetch_nothing(browser: Browser, tmp_pat
     assert any("characters long: shown as plain text" in text for text in shown)
 
 
+def test_math_is_typeset_in_the_first_answer_and_the_next(browser: Browser, tmp_path: Path) -> None:
+    """MathJax loads without holding the page back; the answer shown before it is ready is
+    typeset when it is, and so is every later one."""
+    notebooks = {}
+    for index in range(2):
+        notebooks[f"s{index}"] = example("solution")
+        with_answers(notebooks[f"s{index}"], {"q1_explanation": f"It grows like $x_{index}^2$."})
+    out = make_class(tmp_path / "grades", notebooks)
+    typeset = "#answer .mjx-chtml"
+    with server(out) as running:
+        ta = TA(browser, running, "alice", "#q1_explanation/1")
+        ta.page.wait_for_selector(typeset, timeout=20_000)
+        ta.page.reload()  # the name is known now: the first answer comes at once
+        ta.settle()
+        ta.page.wait_for_selector(typeset, timeout=20_000)
+        first = ta.page.inner_text("#answer")
+        ta.press("j")
+        ta.page.wait_for_selector(typeset, timeout=20_000)
+        assert ta.page.inner_text("#answer") != first
+
+
 def test_every_request_needs_the_token(tmp_path: Path) -> None:
     out = examples_class(tmp_path / "grades")
     with server(out) as running, httpx.Client(base_url=running.base) as client:

@@ -1,7 +1,13 @@
 // MathJax 2 (Debian's libjs-mathjax, served from this app): typesets only class="math"
 // elements, which the server writes around the answers' $...$; Safe.js refuses \href to
-// javascript: and other unsafe TeX.
+// javascript: and other unsafe TeX. MathJax loads "async": the first answer does not wait for
+// it, and is typeset when MathJax's start-up ends (later answers are typeset as they come).
 window.MathJax = {
+  AuthorInit() {
+    window.MathJax.Hub.Register.StartupHook("End", () => {
+      window.MathJax.Hub.Queue(["Typeset", window.MathJax.Hub, document.getElementById("answer")]);
+    });
+  },
   skipStartupTypeset: true,
   jax: ["input/TeX", "output/CommonHTML"],
   extensions: ["tex2jax.js", "Safe.js"],
