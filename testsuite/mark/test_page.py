@@ -284,18 +284,21 @@ def test_math_is_typeset_in_the_first_answer_and_the_next(browser: Browser, tmp_
     notebooks = {}
     for index in range(2):
         notebooks[f"s{index}"] = example("solution")
-        with_answers(notebooks[f"s{index}"], {"q1_explanation": f"It grows like $x_{index}^2$."})
+        with_answers(notebooks[f"s{index}"], {"q5_analysis": f"It grows like $x_{index}^2$."})
     out = make_class(tmp_path / "grades", notebooks)
     typeset = "#answer .mjx-chtml"
     with server(out) as running:
-        ta = TA(browser, running, "alice", "#q1_explanation/1")
-        ta.page.wait_for_selector(typeset, timeout=20_000)
+        ta = TA(browser, running, "alice", "#q5_analysis/1")
+        ta.page.wait_for_selector(typeset, state="attached", timeout=20_000)
         ta.page.reload()  # the name is known now: the first answer comes at once
         ta.settle()
-        ta.page.wait_for_selector(typeset, timeout=20_000)
+        ta.page.wait_for_selector(typeset, state="attached", timeout=20_000)
+        ta.page.wait_for_selector(
+            "#reference .mjx-chtml", state="attached", timeout=20_000
+        )  # its ±0.01
         first = ta.page.inner_text("#answer")
         ta.press("j")
-        ta.page.wait_for_selector(typeset, timeout=20_000)
+        ta.page.wait_for_selector(typeset, state="attached", timeout=20_000)
         assert ta.page.inner_text("#answer") != first
 
 

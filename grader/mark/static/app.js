@@ -8,6 +8,7 @@ const state = {
   item: null, // key of the item shown
   unit: null, // the answer shown, as /api/unit returns it
   names: false,
+  mathjax: false, // Debian's libjs-mathjax is there to load
   grader: localStorage.getItem("mark-grader") || "",
   holder: sessionStorage.getItem("mark-holder") || Math.random().toString(36).slice(2),
   queue: Promise.resolve(), // writes go one after another, each with the latest version
@@ -111,7 +112,20 @@ function renderUnit() {
   else if (unit.held_by_other) say("Another TA has this answer open right now.", "warning");
   else say("Not graded yet");
   renderItems(unit.progress);
-  if (!performance.getEntriesByName("first-answer").length) performance.mark("first-answer");
+  if (!performance.getEntriesByName("first-answer").length) {
+    performance.mark("first-answer");
+    loadMathJax();
+  }
+}
+
+// MathJax (~100 KB of script) starts after the first answer is shown, not before; its start-up
+// typesets that answer (mathjax-config.js), and typeset() every later one.
+function loadMathJax() {
+  if (!state.mathjax || document.getElementById("mathjax")) return;
+  const script = document.createElement("script");
+  script.id = "mathjax";
+  script.src = "/mathjax/MathJax.js";
+  document.head.append(script);
 }
 
 function typeset(element) {
@@ -337,8 +351,11 @@ function setGrader(name) {
 }
 
 async function start() {
-  const { data } = await api("/api/items");
+  const boot = document.getElementById("boot"); // the items, sent with the page
+  const data = boot ? JSON.parse(boot.textContent) : (await api("/api/items")).data;
+  boot?.remove();
   state.items = data.items;
+  state.mathjax = data.mathjax;
   if (!data.mathjax) say("MathJax is not installed (apt-get install libjs-mathjax): math shows as TeX.");
   if (!(await openFromHash())) await openItem(state.items[0].key);
   window.addEventListener("hashchange", () => enqueue(openFromHash));
