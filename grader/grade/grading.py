@@ -28,6 +28,7 @@ from grader.grade.probe_notebook import binds, probe_notebook
 from grader.grade.sandbox import DataMount, Limits, Sandbox
 from grader.grade.submitted_file import InvalidSubmission, SubmittedFile, read_submitted_file
 from grader.inside import runner
+from grader.inside.kernel_export import FILES_DIR
 from grader.judge import protocol
 from grader.judge.exported_answers import (
     ExportedAnswers,
@@ -376,7 +377,7 @@ def _keep_outputs(
     grading); only bytes read safely from the sandbox, within their caps, are written."""
     if answers:
         target = out_dir / "answers" / key
-        (target / "files").mkdir(parents=True, exist_ok=True)
+        (target / FILES_DIR).mkdir(parents=True, exist_ok=True)
         for name, data in answers.items():
             (target / name).write_bytes(data)
     with contextlib.suppress(UnsafeFile):

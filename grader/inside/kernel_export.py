@@ -17,6 +17,10 @@ from typing import Any
 
 MAX_ELEMENTS = 1_000_000  # cap on exported array sizes
 MAX_EXPORTED_FILE_BYTES = 20_000_000  # per file the notebook wrote (e.g. a figure)
+# What the exporter writes into its answers folder (the judge reads the same names)
+EXPORT_JSON = "export.json"
+WEIGHTS_FILE = "weights.pt"
+FILES_DIR = "files"
 
 
 def _to_plain(value: Any, budget: list[int]) -> Any:
@@ -427,7 +431,7 @@ def export_answers(namespace: dict[str, Any], out_dir: str, request: dict[str, A
     import torch
 
     out = Path(out_dir)
-    (out / "files").mkdir(parents=True, exist_ok=True)
+    (out / FILES_DIR).mkdir(parents=True, exist_ok=True)
     values, models, weights, probes, problems = {}, {}, {}, {}, {}
     for name in request["values"]:
         if name in namespace:
@@ -444,7 +448,7 @@ def export_answers(namespace: dict[str, Any], out_dir: str, request: dict[str, A
     for name in request["files"]:
         source = Path(name)
         if source.is_file() and source.stat().st_size <= MAX_EXPORTED_FILE_BYTES:
-            shutil.copyfile(source, out / "files" / source.name)
+            shutil.copyfile(source, out / FILES_DIR / source.name)
     out_data = {"problems": problems, "models": models, "weights": weights, "probes": probes}
     for probe in request.get("probes", []):
         name = probe["name"]
@@ -455,6 +459,6 @@ def export_answers(namespace: dict[str, Any], out_dir: str, request: dict[str, A
                 name,
                 lambda r=result, n=name: _export_probe_result(r, n, out_data, request),
             )
-    torch.save(weights, out / "weights.pt")
+    torch.save(weights, out / WEIGHTS_FILE)
     exported = {"values": values, "models": models, "probes": probes, "problems": problems}
-    (out / "export.json").write_text(json.dumps(exported))
+    (out / EXPORT_JSON).write_text(json.dumps(exported))

@@ -18,12 +18,14 @@ import torch
 from torch import nn
 
 from grader.common.safe_files import UnsafeFile, read_file, regular_files
-from grader.inside.kernel_export import MAX_EXPORTED_FILE_BYTES
+from grader.inside.kernel_export import (
+    EXPORT_JSON,
+    FILES_DIR,
+    MAX_EXPORTED_FILE_BYTES,
+    WEIGHTS_FILE,
+)
 from grader.judge.modelspec import InvalidModel, ModelSpec, rebuild
 
-EXPORT_JSON = "export.json"
-WEIGHTS_FILE = "weights.pt"
-FILES_DIR = "files"
 MAX_EXPORT_JSON_BYTES = 8_000_000
 MAX_WEIGHTS_BYTES = 64_000_000
 MAX_EXPORTED_FILES = 4
