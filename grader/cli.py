@@ -387,14 +387,14 @@ def mark(
 ) -> None:
     """Serve the page where TAs grade the written answers, item by item; marks go to
     DIR/marks.sqlite as they are given. Open the printed URL (it holds the secret token)."""
-    from grader.mark.serve import TOKEN_VARIABLE, prepare, serve
+    from grader.mark.serve import TOKEN_VARIABLE, open_marking, serve
     from grader.report.written import RubricError
 
     if not (out / "executed").is_dir():
         console.print(f"[red]No executed notebooks in {out}/executed: run `grade` first.[/red]")
         raise typer.Exit(2)
     try:
-        marking = prepare(out, _course(course).master)
+        marking = open_marking(out, _course(course).master)
     except RubricError as error:
         console.print(f"[red]The master notebook's rubric: {error}[/red]")
         raise typer.Exit(2) from None

@@ -254,7 +254,7 @@ def _fill_sandbox(
         shutil.copytree(setup.public_tests_dir, folder / "tests")
     if not setup.sandbox and setup.course.data:  # the sandbox mounts data/; here a link
         (folder / "data").symlink_to(setup.data_dir)
-    setup.isolation.prepare_folder(folder)
+    setup.isolation.hand_over(folder)
 
 
 @dataclass

@@ -374,7 +374,7 @@ class Sandbox:
         env["PYTHONPATH"] = str(RUNNER_PATH if self.enabled else PACKAGE_PARENT)
         return env
 
-    def prepare_folder(self, folder: Path) -> None:
+    def hand_over(self, folder: Path) -> None:
         """Hand the freshly written sandbox folder (root's own files, no links) to its user."""
         if not (self.enabled and self.user):
             return

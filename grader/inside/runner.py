@@ -245,7 +245,7 @@ def extraction_cell(request: dict) -> nbformat.NotebookNode:
     return nbformat.v4.new_code_cell(source)
 
 
-def prepare(notebook: nbformat.NotebookNode, request: dict) -> nbformat.NotebookNode:
+def with_exporter(notebook: nbformat.NotebookNode, request: dict) -> nbformat.NotebookNode:
     """Blank otter's export cells (no zips or PDFs while grading; the cell numbers stay the
     student's) and append the exporter."""
     for cell in notebook.cells:
@@ -387,7 +387,7 @@ async def run_async(
     sandbox: Path, wall: float, payload: dict, memory: int, output_bytes: int
 ) -> dict:
     budgets = Budgets.from_json(payload.get("budgets", {}))
-    original = prepare(nbformat.read(sandbox / NOTEBOOK, as_version=4), payload["request"])
+    original = with_exporter(nbformat.read(sandbox / NOTEBOOK, as_version=4), payload["request"])
     started = time.monotonic()
     reserve = budgets.export_seconds * budgets.wall_factor + 30  # start-up and export
     deadline = started + max(1.0, wall - reserve)  # the sandbox's own end comes after it

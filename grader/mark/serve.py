@@ -21,7 +21,7 @@ TOKEN_VARIABLE = "HOMEWORK_MARK_TOKEN"
 UNREADABLE = "the executed notebook could not be read"
 
 
-def prepare(out: Path, master: Path, token: str | None = None) -> Marking:
+def open_marking(out: Path, master: Path, token: str | None = None) -> Marking:
     """The class's answers and the store, seeded with the master's rubrics and "no answer"s."""
     items = written_items(master)
     store = MarkStore(out / FILE_NAME)

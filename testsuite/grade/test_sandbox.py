@@ -231,7 +231,7 @@ def run_in_sandbox(folder: Path, code: str) -> subprocess.CompletedProcess:
     sandbox.check(folder)
     box = folder / "box"
     box.mkdir()
-    sandbox.prepare_folder(box)
+    sandbox.hand_over(box)
     return sandbox.run_python(box, code, sandbox.user)
 
 
@@ -330,7 +330,7 @@ print(os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize)
     sandbox.check(scratch)
     box = scratch / "box"
     box.mkdir()
-    sandbox.prepare_folder(box)
+    sandbox.hand_over(box)
     result = sandbox.run_python(box, code, sandbox.user)
     lines = result.stdout.splitlines()
     assert result.returncode == 0, result.stderr

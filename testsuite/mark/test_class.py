@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.mark.serve import UNREADABLE, prepare
+from grader.mark.serve import UNREADABLE, open_marking
 from testsuite.mark.classes import MASTER, examples_class
 
 
@@ -12,7 +12,7 @@ def test_a_broken_notebook_is_marked_unreadable_and_the_rest_is_read(tmp_path: P
     out = examples_class(tmp_path / "grades")
     (out / "executed" / "broken.ipynb").write_text("{not json")
     (out / "executed" / "odd.ipynb").write_text('{"cells": 7, "nbformat": 4}')
-    marking = prepare(out, MASTER, token="t")
+    marking = open_marking(out, MASTER, token="t")
     assert marking.room.unreadable == {"broken"}
     marks = marking.store.marks()
     assert marks["broken", "q3"].comment == UNREADABLE
