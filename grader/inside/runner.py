@@ -54,6 +54,13 @@ MAX_REPORTED_STOPS = 40
 MEMORY_ERRORS = ("MemoryError", "can't allocate memory", "Cannot allocate memory")
 POLL_SECONDS = 0.25  # how often a running cell's CPU time is read
 INTERRUPT_GRACE = 10.0  # seconds an interrupted cell has to stop before its kernel is killed
+NO_REPLY_GRACE = 10.0  # seconds a kernel gone idle on a cell has to send that cell's reply
+# ipykernel may log an exception and never answer a cell (code nested too deeply to compile):
+# the cell then counts as one that raised, and the same kernel goes on with the next.
+NO_REPLY = (
+    "the kernel went idle without running this cell (ipykernel could not handle it, e.g. code "
+    "nested too deeply to compile)"
+)
 OTTER_EXPORT = "grader.export("
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -197,26 +204,40 @@ class CappedClient(NotebookClient):
         if widgets and len(json.dumps(widgets, default=str)) > max(self.output_budget, 0):
             del self.nb.metadata["widgets"]
 
+    idle_at: float | None = None  # when the kernel reported idle on the running cell
+
+    def process_message(self, msg, cell, cell_index):
+        content = msg.get("content") or {}
+        if msg.get("msg_type") == "status" and content.get("execution_state") == "idle":
+            self.idle_at = time.monotonic()
+        return super().process_message(msg, cell, cell_index)
+
     def kernel_pid(self) -> int | None:
         return getattr(getattr(self.km, "provisioner", None), "pid", None)
 
     async def run_cell(self, index: int, cpu: float, wall: float) -> tuple[str, float, float]:
         """Execute one cell within ``cpu`` CPU seconds and ``wall`` wall seconds.
 
-        Returns (how it ended: ``done``, ``cpu`` or ``wall``, CPU seconds used, wall seconds).
-        Raises DeadKernelError when the kernel died, or was killed for ignoring the interrupt.
+        Returns (how it ended: ``done``, ``cpu``, ``wall`` or ``no_reply``, CPU seconds used,
+        wall seconds). Raises DeadKernelError when the kernel died, or was killed for ignoring
+        the interrupt.
         """
         pid = self.kernel_pid()
         start_cpu = tree_cpu_seconds(pid) if pid else 0.0
         started = time.monotonic()
         verdict = {"kind": "done", "cpu": 0.0}
         self.last_verdict = verdict
+        self.idle_at = None
 
         async def watch() -> None:
             while True:
                 await asyncio.sleep(POLL_SECONDS)
                 used = tree_cpu_seconds(pid) - start_cpu if pid else 0.0
                 verdict["cpu"] = used
+                if self.idle_at is not None and time.monotonic() - self.idle_at > NO_REPLY_GRACE:
+                    verdict["kind"] = "no_reply"  # the kernel is well, and waits for the next
+                    self.task_poll_for_reply.cancel()
+                    return
                 if used > cpu or time.monotonic() - started > wall:
                     break
             verdict["kind"] = "cpu" if used > cpu else "wall"
@@ -228,6 +249,9 @@ class CappedClient(NotebookClient):
         watcher = asyncio.ensure_future(watch())
         try:
             await self.async_execute_cell(self.nb.cells[index], index)
+        except DeadKernelError:  # nbclient's word for a cancelled wait, too
+            if verdict["kind"] != "no_reply":
+                raise
         finally:
             watcher.cancel()
         if pid:
@@ -345,7 +369,11 @@ async def _attempt(
             if index != exporter:
                 left["cpu"] -= used
                 left["wall"] -= took
-            if ended != "done":
+            if ended == "no_reply":
+                cell.outputs.append(
+                    nbformat.v4.new_output("error", ename="NoReply", evalue=NO_REPLY, traceback=[])
+                )
+            elif ended != "done":
                 which = kind if ended == "cpu" else "wall"
                 limit, used = (cpu, None) if ended == "cpu" else (wall, used)
                 note = stop_note(round(limit), which, used)

@@ -105,3 +105,16 @@ def test_display_updates_and_widget_state_stay_inside_the_output_cap(tmp_path: P
     assert (tmp_path / "run" / runner.EXECUTED).stat().st_size < 2 * 10**6  # the cap: 1 MB
     export = json.loads((tmp_path / "run" / "answers" / "export.json").read_text())
     assert export["values"]["x"] == 1
+
+
+@pytest.mark.slow
+def test_a_cell_the_kernel_never_answers_costs_only_itself(tmp_path: Path) -> None:
+    """ipykernel fails on code nested too deeply to compile and sends no reply: the cell counts
+    as one that raised, and the same kernel runs the next (before: the wall cap, then a
+    restart; 45 min with the default limits)."""
+    cells = ["x = " + "(" * 50 + "1" + "+1" * 10_000 + ")" * 50, "y = 2"]
+    log = run_runner(tmp_path / "run", cells, BUDGETS | {"cell_seconds": 60})
+    assert log["status"] == "ok" and log["restarts"] == 0 and not log["stopped"], log
+    assert log["cell_errors"] == [f"cell 0: NoReply: {runner.NO_REPLY}"[:300]]
+    export = json.loads((tmp_path / "run" / "answers" / "export.json").read_text())
+    assert export["values"]["y"] == 2
