@@ -1,39 +1,28 @@
 """report merges the marking page's store and manual.csv: columns, precedence, feedback, Canvas.
 
-The store here is a small fake with the contract of grader.mark.store (Mark, MarkStore.in_out).
+The marks are grader.mark.store's own Mark; one test swaps in a small fake MarkStore (in_out).
 """
 
 import sys
 import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from grader.common.results import CaseResult, GradeRow, QuestionResult, Status
+from grader.mark.store import Mark, clamp
 from grader.report.gradebook import write_report
 from grader.report.marks import stored_marks
-from grader.report.written import RubricItem, written_items
+from grader.report.written import written_items
 from testsuite.helpers import MASTER, read_csv
 
 ITEMS = {item.key: item for item in written_items(MASTER)}
 POSSIBLE = {"q1": 0.5, "q2": 2.5, "q4": 1.5, "q5": 2.0}
 
 
-@dataclass(frozen=True)
-class Mark:  # grader.mark.store.Mark's fields
-    submission: str
-    item: str
-    points: float
-    applied: tuple[RubricItem, ...]
-    comment: str
-    grader: str
-    when: str
-
-
 def mark(submission: str, item: str, *keys: str, comment: str = "") -> Mark:
     applied = tuple(rubric for rubric in ITEMS[item].rubric if rubric.key in keys)
-    points = min(max(sum(rubric.points for rubric in applied), 0), ITEMS[item].max_points)
+    points = clamp(sum(rubric.points for rubric in applied), ITEMS[item].max_points)
     return Mark(submission, item, points, applied, comment, "ta1", "2026-12-01T10:00:00")
 
 
