@@ -11,6 +11,7 @@ import hmac
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -231,11 +232,16 @@ def _items_json(marking: Marking) -> dict:
 # --- endpoints -------------------------------------------------------------------------------
 
 
+@cache
+def _index_template() -> str:
+    return (STATIC / "index.html").read_text()
+
+
 async def index(request: Request) -> Response:
     """The page, with the items as a JSON data block: the first answer is one request away."""
     items = json.dumps(_items_json(request.app.state.marking)).replace("<", "\\u003c")
     boot = f'<script id="boot" type="application/json">{items}</script>\n</head>'
-    page = (STATIC / "index.html").read_text().replace("</head>", boot, 1)
+    page = _index_template().replace("</head>", boot, 1)
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
