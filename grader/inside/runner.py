@@ -162,6 +162,7 @@ class CappedClient(NotebookClient):
     and stops a cell that runs past its limits (``watch``)."""
 
     output_budget = 5_000_000
+    idle_at: float | None = None  # when the kernel reported idle on the running cell
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
@@ -203,8 +204,6 @@ class CappedClient(NotebookClient):
         widgets = self.nb.metadata.get("widgets")
         if widgets and len(json.dumps(widgets, default=str)) > max(self.output_budget, 0):
             del self.nb.metadata["widgets"]
-
-    idle_at: float | None = None  # when the kernel reported idle on the running cell
 
     def process_message(self, msg, cell, cell_index):
         content = msg.get("content") or {}
